@@ -35,12 +35,13 @@ mod imp {
 
     /// Called once per turn of a retry loop: loom must see a scheduling point there, or a
     /// model that spins explodes its branch count.
+    #[allow(dead_code)] // only the no_std build spins
     pub(crate) fn spin_hint() {
         loom::thread::yield_now();
     }
 
     pub(crate) mod thread {
-        pub(crate) use loom::thread::{current, park, Thread};
+        pub(crate) use loom::thread::{current, park, spawn, JoinHandle, Thread};
         use std::time::Instant;
 
         /// loom has no time: a timed park is one scheduling point after which the deadline
@@ -75,12 +76,13 @@ mod imp {
     pub(crate) use super::cell::{MutPtr, UnsafeCell};
 
     #[inline]
+    #[allow(dead_code)] // the std build parks instead of spinning
     pub(crate) fn spin_hint() {
         core::hint::spin_loop();
     }
 
     pub(crate) mod thread {
-        pub(crate) use std::thread::{current, park, Thread};
+        pub(crate) use std::thread::{current, park, spawn, JoinHandle, Thread};
         use std::time::Instant;
 
         /// Parks until unparked, spuriously woken, or `deadline` passes. Returns true when
@@ -188,6 +190,10 @@ mod cell {
         #[inline]
         pub(crate) fn get_mut(&self) -> MutPtr<T> {
             MutPtr(self.0.get())
+        }
+        #[inline]
+        pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+            f(self.0.get())
         }
     }
 
