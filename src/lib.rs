@@ -74,7 +74,9 @@ mod wait_group;
 mod waiter;
 
 pub use cond::{Cond, CondWaitFuture, LockFuture, Mutex, MutexGuard};
-pub use queue::{BoundedQueue, Closed, PopFuture, PopTimeoutError, PushFuture, PushTimeoutError, TryPopError, TryPushError};
+pub use queue::{
+    BoundedQueue, Closed, PopFuture, PopTimeoutError, PushFuture, PushTimeoutError, TryPopError, TryPushError,
+};
 pub use wait_group::{Token, WaitGroup, WaitGroupFuture};
 
 /// gosync's wake-up mechanism, exposed only under `cfg(loom)` for the loom models of

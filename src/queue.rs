@@ -678,7 +678,11 @@ impl<T> fmt::Display for TryPushError<T> {
 
 impl<T> fmt::Display for PushTimeoutError<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.is_timeout() { "timed out pushing into a full queue" } else { "pushing into a closed queue" })
+        f.write_str(if self.is_timeout() {
+            "timed out pushing into a full queue"
+        } else {
+            "pushing into a closed queue"
+        })
     }
 }
 

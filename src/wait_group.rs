@@ -265,7 +265,8 @@ impl WaitGroup {
         loop {
             let waiter = Waiter::current_thread();
             let Some(my_round) = self.register(&waiter) else { return true };
-            if waiter.wait_deadline(deadline).is_none() && self.inner.waiters.lock().cancel(&waiter).is_none() {
+            if waiter.wait_deadline(deadline).is_none() && self.inner.waiters.lock().cancel(&waiter).is_none()
+            {
                 // Timed out before any wake-up; the round may still have ended just now.
                 return self.round_ended(my_round);
             }
@@ -287,7 +288,12 @@ impl WaitGroup {
             if count(current) == 0 {
                 return None;
             }
-            match state.compare_exchange_weak(current, current | WAITERS, Ordering::Acquire, Ordering::Acquire) {
+            match state.compare_exchange_weak(
+                current,
+                current | WAITERS,
+                Ordering::Acquire,
+                Ordering::Acquire,
+            ) {
                 Ok(_) => current |= WAITERS,
                 Err(actual) => current = actual,
             }
