@@ -384,8 +384,9 @@ impl<'a, T> Future for LockFuture<'a, T> {
                 return Poll::Pending;
             }
             this.waiter = None;
-        }
-        if this.mutex.try_acquire() {
+            // Woken by an unlock: others may still be queued, so take the lock as CONTENDED
+            // (below), never as LOCKED, or our unlock would not wake them (found by loom).
+        } else if this.mutex.try_acquire() {
             return Poll::Ready(MutexGuard::new(this.mutex));
         }
         match this.mutex.acquire_or_register(|| Waiter::task(cx.waker())) {
