@@ -41,15 +41,36 @@ mod imp {
     }
 
     pub(crate) mod thread {
-        pub(crate) use loom::thread::{current, park, spawn, JoinHandle, Thread};
+        pub(crate) use loom::thread::{spawn, JoinHandle};
+        use loom::sync::{Arc, Notify};
         use std::time::Instant;
 
-        /// loom has no time: a timed park is one scheduling point after which the deadline
-        /// counts as passed. Models thus explore both outcomes of a timed wait, notified
-        /// (the notifier ran before this point) and timed out (it did not).
-        pub(crate) fn park_deadline(_deadline: Instant) -> bool {
-            loom::thread::yield_now();
-            true
+        /// Parks one waiting thread. Under loom it is a `Notify` per waiter rather than
+        /// `Thread::park`/`unpark`: loom's `unpark` wakes its target whatever it is blocked on
+        /// (loom issue 249), so an unpark arriving after the waiter moved on to a loom Mutex or
+        /// a join would abort the model. A `Notify` only wakes a wait on that very `Notify`.
+        #[derive(Clone)]
+        pub(crate) struct Parker(Arc<Notify>);
+
+        impl Parker {
+            /// A parker for the calling thread.
+            pub(crate) fn current() -> Self {
+                Parker(Arc::new(Notify::new()))
+            }
+            /// Blocks until unparked (loom may also wake it spuriously; callers loop).
+            pub(crate) fn park(&self) {
+                self.0.wait();
+            }
+            /// loom has no time: a timed park is one scheduling point after which the
+            /// deadline counts as passed. Models thus explore both outcomes of a timed wait,
+            /// notified (the notifier ran before this point) and timed out (it did not).
+            pub(crate) fn park_deadline(&self, _deadline: Instant) -> bool {
+                loom::thread::yield_now();
+                true
+            }
+            pub(crate) fn unpark(&self) {
+                self.0.notify();
+            }
         }
     }
 }
@@ -82,18 +103,35 @@ mod imp {
     }
 
     pub(crate) mod thread {
-        pub(crate) use std::thread::{current, park, spawn, JoinHandle, Thread};
+        pub(crate) use std::thread::{spawn, JoinHandle};
         use std::time::Instant;
 
-        /// Parks until unparked, spuriously woken, or `deadline` passes. Returns true when
-        /// the deadline has passed.
-        pub(crate) fn park_deadline(deadline: Instant) -> bool {
-            let now = Instant::now();
-            if now >= deadline {
-                return true;
+        /// Parks one waiting thread: the thread's own park token.
+        #[derive(Clone)]
+        pub(crate) struct Parker(std::thread::Thread);
+
+        impl Parker {
+            /// A parker for the calling thread; only that thread may `park` on it.
+            pub(crate) fn current() -> Self {
+                Parker(std::thread::current())
             }
-            std::thread::park_timeout(deadline - now);
-            Instant::now() >= deadline
+            /// Blocks until unparked, or spuriously (callers loop).
+            pub(crate) fn park(&self) {
+                std::thread::park();
+            }
+            /// Parks until unparked, spuriously woken, or `deadline` passes. Returns true
+            /// when the deadline has passed.
+            pub(crate) fn park_deadline(&self, deadline: Instant) -> bool {
+                let now = Instant::now();
+                if now >= deadline {
+                    return true;
+                }
+                std::thread::park_timeout(deadline - now);
+                Instant::now() >= deadline
+            }
+            pub(crate) fn unpark(&self) {
+                self.0.unpark();
+            }
         }
     }
 }
@@ -103,7 +141,7 @@ mod imp {
     pub(crate) use alloc::sync::Arc;
     pub(crate) use core::sync::atomic;
 
-    use core::cell::UnsafeCell as CoreCell;
+    use core::cell::UnsafeCell as CoreUnsafeCell;
     use core::ops::{Deref, DerefMut};
     use core::sync::atomic::{AtomicBool, Ordering};
 
@@ -111,7 +149,7 @@ mod imp {
     /// ever guards a few instructions of list or slot bookkeeping.
     pub(crate) struct Lock<T> {
         locked: AtomicBool,
-        value: CoreCell<T>,
+        value: CoreUnsafeCell<T>,
     }
 
     // SAFETY: the flag gives one holder at a time exclusive access to `value`.
@@ -123,7 +161,7 @@ mod imp {
 
     impl<T> Lock<T> {
         pub(crate) fn new(value: T) -> Self {
-            Lock { locked: AtomicBool::new(false), value: CoreCell::new(value) }
+            Lock { locked: AtomicBool::new(false), value: CoreUnsafeCell::new(value) }
         }
         pub(crate) fn lock(&self) -> LockGuard<'_, T> {
             // Acquire pairs with the Release in LockGuard::drop: the previous holder's writes

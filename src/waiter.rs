@@ -30,20 +30,15 @@ pub const NOTIFIED: usize = 1;
 const WAITING: usize = 0;
 const CANCELLED: usize = usize::MAX;
 
-/// How to wake a waiter once its state is final.
-enum Wake {
-    #[cfg(any(feature = "std", loom))]
-    Thread(thread::Thread),
-    Task(Waker),
-    /// Already woken (or cancelled): nothing left to do.
-    Done,
-}
-
 struct Core {
     /// `WAITING`, `CANCELLED`, or the token of the list that completed this waiter.
-    /// Written only under `wake`'s lock; read lock-free by the waiting side.
+    /// Written only under `waker`'s lock; read lock-free by the waiting side.
     state: AtomicUsize,
-    wake: Lock<Wake>,
+    /// A task waiter's latest waker; it changes between polls, so it lives under a lock.
+    waker: Lock<Option<Waker>>,
+    /// A thread waiter's parker; fixed for the waiter's life.
+    #[cfg(any(feature = "std", loom))]
+    parker: Option<thread::Parker>,
 }
 
 /// One blocked operation: a thread or a task waiting to be completed by a [`WaitList`].
@@ -51,19 +46,24 @@ struct Core {
 pub struct Waiter(Arc<Core>);
 
 impl Waiter {
-    fn with_wake(wake: Wake) -> Self {
-        Waiter(Arc::new(Core { state: AtomicUsize::new(WAITING), wake: Lock::new(wake) }))
-    }
-
     /// A waiter that unparks the calling thread.
     #[cfg(any(feature = "std", loom))]
     pub fn current_thread() -> Self {
-        Self::with_wake(Wake::Thread(thread::current()))
+        Waiter(Arc::new(Core {
+            state: AtomicUsize::new(WAITING),
+            waker: Lock::new(None),
+            parker: Some(thread::Parker::current()),
+        }))
     }
 
     /// A waiter that wakes an async task.
     pub fn task(waker: &Waker) -> Self {
-        Self::with_wake(Wake::Task(waker.clone()))
+        Waiter(Arc::new(Core {
+            state: AtomicUsize::new(WAITING),
+            waker: Lock::new(Some(waker.clone())),
+            #[cfg(any(feature = "std", loom))]
+            parker: None,
+        }))
     }
 
     /// The token this waiter was completed with, once it has been.
@@ -80,14 +80,14 @@ impl Waiter {
     /// Re-arms a task waiter with the waker of the latest poll. Returns the token if it was
     /// completed in the meantime (the caller then proceeds instead of returning Pending).
     pub fn set_waker(&self, waker: &Waker) -> Option<usize> {
-        let mut wake = self.0.wake.lock();
+        let mut slot = self.0.waker.lock();
         // Under the lock the state cannot change, so either the notifier sees the new waker
         // or we see its completion: never neither.
         match self.0.state.load(Ordering::Acquire) {
             WAITING => {
-                match &mut *wake {
-                    Wake::Task(old) if old.will_wake(waker) => {}
-                    slot => *slot = Wake::Task(waker.clone()),
+                match &mut *slot {
+                    Some(old) if old.will_wake(waker) => {}
+                    slot => *slot = Some(waker.clone()),
                 }
                 None
             }
@@ -99,12 +99,13 @@ impl Waiter {
     /// Blocks the calling thread (which created this waiter) until it is completed.
     #[cfg(any(feature = "std", loom))]
     pub fn wait(&self) -> usize {
+        let parker = self.parker();
         loop {
             if let Some(token) = self.token() {
                 return token;
             }
-            // Spurious unparks (a token left over from an earlier waiter) just loop.
-            thread::park();
+            // Spurious wake-ups (a token left over from an earlier waiter) just loop.
+            parker.park();
         }
     }
 
@@ -114,23 +115,29 @@ impl Waiter {
     #[cfg(any(feature = "std", loom))]
     pub fn wait_deadline(&self, deadline: Option<Instant>) -> Option<usize> {
         let Some(deadline) = deadline else { return Some(self.wait()) };
+        let parker = self.parker();
         loop {
             if let Some(token) = self.token() {
                 return Some(token);
             }
-            if thread::park_deadline(deadline) {
+            if parker.park_deadline(deadline) {
                 return self.token();
             }
         }
     }
 
+    #[cfg(any(feature = "std", loom))]
+    fn parker(&self) -> &thread::Parker {
+        self.0.parker.as_ref().expect("gosync: a task waiter cannot block a thread")
+    }
+
     /// Moves WAITING to CANCELLED. `Err(token)` if it had already been completed.
     fn try_cancel(&self) -> Result<(), usize> {
-        let mut wake = self.0.wake.lock();
+        let mut waker = self.0.waker.lock();
         match self.0.state.load(Ordering::Relaxed) {
             WAITING => {
                 self.0.state.store(CANCELLED, Ordering::Relaxed);
-                *wake = Wake::Done;
+                *waker = None;
                 Ok(())
             }
             CANCELLED => Ok(()),
@@ -148,13 +155,20 @@ impl Waiter {
 #[must_use = "the waiter is woken when this drops; bind it to wake after unlocking"]
 pub struct Wakeup(Wake);
 
+enum Wake {
+    #[cfg(any(feature = "std", loom))]
+    Thread(Waiter),
+    Task(Waker),
+    Nobody,
+}
+
 impl Drop for Wakeup {
     fn drop(&mut self) {
-        match core::mem::replace(&mut self.0, Wake::Done) {
+        match core::mem::replace(&mut self.0, Wake::Nobody) {
             #[cfg(any(feature = "std", loom))]
-            Wake::Thread(thread) => thread.unpark(),
+            Wake::Thread(waiter) => waiter.parker().unpark(),
             Wake::Task(waker) => waker.wake(),
-            Wake::Done => {}
+            Wake::Nobody => {}
         }
     }
 }
@@ -203,14 +217,22 @@ impl<P> WaitList<P> {
     pub fn notify_one_with(&mut self, fill: impl FnOnce(&mut P)) -> Option<Wakeup> {
         while let Some(mut entry) = self.entries.pop_front() {
             let core = &entry.waiter.0;
-            let mut wake = core.wake.lock();
+            let mut waker = core.waker.lock();
             if core.state.load(Ordering::Relaxed) != WAITING {
                 continue;
             }
             fill(&mut entry.payload);
             // Release: publishes what `fill` wrote to the waiter's Acquire in `token`.
             core.state.store(entry.token, Ordering::Release);
-            return Some(Wakeup(core::mem::replace(&mut *wake, Wake::Done)));
+            let task = waker.take();
+            drop(waker);
+            return Some(Wakeup(match task {
+                Some(waker) => Wake::Task(waker),
+                #[cfg(any(feature = "std", loom))]
+                None => Wake::Thread(entry.waiter),
+                #[cfg(not(any(feature = "std", loom)))]
+                None => Wake::Nobody,
+            }));
         }
         None
     }
