@@ -1,0 +1,210 @@
+#![cfg(loom)]
+//! loom models of `gosync::WaitGroup`: `done` racing `wait` (blocking, timed and async),
+//! reuse for a second round, a `Token` dropped on another thread, and a cancelled
+//! `wait_async`. Each worker writes a loom `UnsafeCell` before `done`; the waiter reads it
+//! after `wait`, so a missing happens-before edge is reported by loom as a data race, and a
+//! lost wake-up as a deadlock.
+
+mod common;
+
+use common::Outcomes;
+use gosync::WaitGroup;
+use loom::cell::UnsafeCell;
+use loom::sync::Arc;
+use loom::thread;
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Waker};
+use std::time::Duration;
+
+const TIMEOUT: Duration = Duration::from_secs(3600);
+
+/// One cell per worker: written by that worker before `done`, read after `wait`.
+struct Cells([UnsafeCell<usize>; 2]);
+
+impl Cells {
+    fn new() -> Arc<Self> {
+        Arc::new(Cells([UnsafeCell::new(0), UnsafeCell::new(0)]))
+    }
+    fn write(&self, i: usize, value: usize) {
+        self.0[i].with_mut(|p| unsafe { *p = value });
+    }
+    fn read(&self, i: usize) -> usize {
+        self.0[i].with(|p| unsafe { *p })
+    }
+}
+
+/// Spawns a worker that writes `value` into cell `i`, then calls `done`.
+fn worker(wg: &WaitGroup, cells: &Arc<Cells>, i: usize, value: usize) -> thread::JoinHandle<()> {
+    let (wg, cells) = (wg.clone(), cells.clone());
+    thread::spawn(move || {
+        cells.write(i, value);
+        wg.done();
+    })
+}
+
+/// Two workers call `done` while main waits: wait returns only after both, and both writes
+/// are visible after it.
+#[test]
+fn two_dones_race_wait() {
+    loom::model(|| {
+        let wg = WaitGroup::new();
+        let cells = Cells::new();
+        wg.add(2);
+        let workers = [worker(&wg, &cells, 0, 1), worker(&wg, &cells, 1, 2)];
+
+        wg.wait();
+        assert_eq!(wg.count(), 0);
+        assert_eq!((cells.read(0), cells.read(1)), (1, 2));
+        workers.into_iter().for_each(|h| h.join().unwrap());
+    });
+}
+
+/// Reuse: a first round (add, done racing wait) and then a second one on the same group. The
+/// end of round one must not release round two's wait early (the cell of round two would be
+/// read racily), and round two's done must wake it.
+#[test]
+fn second_round_after_first() {
+    loom::model(|| {
+        let wg = WaitGroup::new();
+        let cells = Cells::new();
+
+        wg.add(1);
+        let first = worker(&wg, &cells, 0, 1);
+        wg.wait();
+        assert_eq!(cells.read(0), 1);
+
+        wg.add(1);
+        let second = worker(&wg, &cells, 1, 2);
+        wg.wait();
+        assert_eq!(wg.count(), 0);
+        assert_eq!(cells.read(1), 2);
+
+        first.join().unwrap();
+        second.join().unwrap();
+    });
+}
+
+/// `wait_timeout` racing `done`: true means the counter reached zero (the write is visible);
+/// false means it had not yet, and a plain wait afterwards still completes.
+#[test]
+fn wait_timeout_races_done() {
+    let seen = Outcomes::new();
+    let s = seen.clone();
+    loom::model(move || {
+        let wg = WaitGroup::new();
+        let cells = Cells::new();
+        wg.add(1);
+        let w = worker(&wg, &cells, 0, 1);
+
+        let in_time = wg.wait_timeout(TIMEOUT);
+        if in_time {
+            assert_eq!(wg.count(), 0, "true means the counter reached zero");
+        } else {
+            wg.wait();
+        }
+        assert_eq!(wg.count(), 0);
+        assert_eq!(cells.read(0), 1);
+        w.join().unwrap();
+        s.saw_if(in_time, "done in time", "timed out");
+    });
+    seen.assert_all(&["done in time", "timed out"]);
+}
+
+/// `wait_async` driven by `loom::future::block_on` racing two `done`s: the task is woken
+/// (else block_on never returns) and sees both writes.
+#[test]
+fn wait_async_races_done() {
+    loom::model(|| {
+        let wg = WaitGroup::new();
+        let cells = Cells::new();
+        wg.add(2);
+        let workers = [worker(&wg, &cells, 0, 1), worker(&wg, &cells, 1, 2)];
+
+        loom::future::block_on(wg.wait_async());
+        assert_eq!(wg.count(), 0);
+        assert_eq!((cells.read(0), cells.read(1)), (1, 2));
+        workers.into_iter().for_each(|h| h.join().unwrap());
+    });
+}
+
+/// One `done` ends the round for every waiter at once: a thread in `wait` and a task in
+/// `block_on(wait_async)` are both released, and both see the write made before `done`.
+#[test]
+fn done_releases_thread_and_task_waiters() {
+    loom::model(|| {
+        let wg = WaitGroup::new();
+        let cells = Cells::new();
+        wg.add(1);
+        let thread_waiter = {
+            let (wg, cells) = (wg.clone(), cells.clone());
+            thread::spawn(move || {
+                wg.wait();
+                assert_eq!(cells.read(0), 1);
+            })
+        };
+        let task_waiter = {
+            let (wg, cells) = (wg.clone(), cells.clone());
+            thread::spawn(move || {
+                loom::future::block_on(wg.wait_async());
+                assert_eq!(cells.read(0), 1);
+            })
+        };
+
+        cells.write(0, 1);
+        wg.done();
+        thread_waiter.join().unwrap();
+        task_waiter.join().unwrap();
+        assert_eq!(wg.count(), 0);
+    });
+}
+
+/// A `Token` (from `guard`) moved to another thread and dropped there counts the task out:
+/// main's wait returns, after the write made before the drop.
+#[test]
+fn token_dropped_on_other_thread() {
+    loom::model(|| {
+        let wg = WaitGroup::new();
+        let cells = Cells::new();
+        let token = wg.guard();
+        assert_eq!(wg.count(), 1);
+        let owner = {
+            let cells = cells.clone();
+            thread::spawn(move || {
+                cells.write(0, 1);
+                drop(token);
+            })
+        };
+
+        wg.wait();
+        assert_eq!(wg.count(), 0);
+        assert_eq!(cells.read(0), 1);
+        owner.join().unwrap();
+    });
+}
+
+/// A `wait_async` future polled once (registered) then dropped on one thread, racing the
+/// `done` that ends the round, while main waits: withdrawing one waiter never costs another
+/// its wake-up.
+#[test]
+fn wait_future_dropped_racing_done() {
+    loom::model(|| {
+        let wg = WaitGroup::new();
+        let cells = Cells::new();
+        wg.add(1);
+        let dropper = {
+            let wg = wg.clone();
+            thread::spawn(move || {
+                let mut fut = pin!(wg.wait_async());
+                let _ = fut.as_mut().poll(&mut Context::from_waker(Waker::noop()));
+            })
+        };
+        let w = worker(&wg, &cells, 0, 1);
+
+        wg.wait();
+        assert_eq!(cells.read(0), 1);
+        dropper.join().unwrap();
+        w.join().unwrap();
+        assert_eq!(wg.count(), 0);
+    });
+}
