@@ -46,7 +46,7 @@ const CONTENDED: usize = 2;
 /// handles.into_iter().for_each(|h| h.join().unwrap());
 /// assert_eq!(*hits.lock(), 4);
 /// ```
-pub struct Mutex<T> {
+pub struct Mutex<T: ?Sized> {
     state: AtomicUsize,
     waiters: Lock<WaitList>,
     value: UnsafeCell<T>,
@@ -54,18 +54,21 @@ pub struct Mutex<T> {
 
 // SAFETY: the mutex hands out access to `value` to one holder at a time, so sharing it only
 // requires that `T` may move between threads.
-unsafe impl<T: Send> Send for Mutex<T> {}
+unsafe impl<T: ?Sized + Send> Send for Mutex<T> {}
 // SAFETY: as above.
-unsafe impl<T: Send> Sync for Mutex<T> {}
+unsafe impl<T: ?Sized + Send> Sync for Mutex<T> {}
 
-impl<T> Mutex<T> {
+impl<T: ?Sized> Mutex<T> {
     /// A new unlocked mutex holding `value`.
     ///
     /// ```
     /// let m = gosync::Mutex::new(vec![1, 2]);
     /// assert_eq!(m.into_inner(), [1, 2]);
     /// ```
-    pub fn new(value: T) -> Self {
+    pub fn new(value: T) -> Self
+    where
+        T: Sized,
+    {
         Mutex {
             state: AtomicUsize::new(UNLOCKED),
             waiters: Lock::new(WaitList::default()),
@@ -169,7 +172,10 @@ impl<T> Mutex<T> {
     /// ```
     /// assert_eq!(gosync::Mutex::new(3).into_inner(), 3);
     /// ```
-    pub fn into_inner(self) -> T {
+    pub fn into_inner(self) -> T
+    where
+        T: Sized,
+    {
         self.value.into_inner()
     }
 
@@ -276,7 +282,7 @@ impl<T> From<T> for Mutex<T> {
     }
 }
 
-impl<T: fmt::Debug> fmt::Debug for Mutex<T> {
+impl<T: ?Sized + fmt::Debug> fmt::Debug for Mutex<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("Mutex");
         match self.try_lock() {
@@ -296,7 +302,7 @@ impl<T: fmt::Debug> fmt::Debug for Mutex<T> {
 /// drop(guard);
 /// assert_eq!(*m.lock(), "go");
 /// ```
-pub struct MutexGuard<'a, T> {
+pub struct MutexGuard<'a, T: ?Sized> {
     mutex: &'a Mutex<T>,
     /// The tracked access to the value; `None` only while `unlocked` runs.
     value: Option<MutPtr<T>>,
@@ -304,11 +310,11 @@ pub struct MutexGuard<'a, T> {
 
 // SAFETY: the guard is exclusive access to a `T`; the lock has no thread affinity, so moving
 // the guard moves only that access (needs T: Send) and sharing it shares &T (needs T: Sync).
-unsafe impl<T: Send> Send for MutexGuard<'_, T> {}
+unsafe impl<T: ?Sized + Send> Send for MutexGuard<'_, T> {}
 // SAFETY: as above.
-unsafe impl<T: Sync> Sync for MutexGuard<'_, T> {}
+unsafe impl<T: ?Sized + Sync> Sync for MutexGuard<'_, T> {}
 
-impl<'a, T> MutexGuard<'a, T> {
+impl<'a, T: ?Sized> MutexGuard<'a, T> {
     fn new(mutex: &'a Mutex<T>) -> Self {
         MutexGuard { mutex, value: Some(mutex.value.get_mut()) }
     }
@@ -334,7 +340,7 @@ impl<'a, T> MutexGuard<'a, T> {
     }
 }
 
-impl<T> Deref for MutexGuard<'_, T> {
+impl<T: ?Sized> Deref for MutexGuard<'_, T> {
     type Target = T;
     fn deref(&self) -> &T {
         // SAFETY: the guard holds the lock, so this is the only access to the value.
@@ -342,14 +348,14 @@ impl<T> Deref for MutexGuard<'_, T> {
     }
 }
 
-impl<T> DerefMut for MutexGuard<'_, T> {
+impl<T: ?Sized> DerefMut for MutexGuard<'_, T> {
     fn deref_mut(&mut self) -> &mut T {
         // SAFETY: as in deref; &mut self makes the access unique.
         unsafe { self.ptr().deref() }
     }
 }
 
-impl<T> Drop for MutexGuard<'_, T> {
+impl<T: ?Sized> Drop for MutexGuard<'_, T> {
     fn drop(&mut self) {
         // End the tracked access before another holder can start one.
         self.value = None;
@@ -357,7 +363,7 @@ impl<T> Drop for MutexGuard<'_, T> {
     }
 }
 
-impl<T: fmt::Debug> fmt::Debug for MutexGuard<'_, T> {
+impl<T: ?Sized + fmt::Debug> fmt::Debug for MutexGuard<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&**self, f)
     }
@@ -369,12 +375,12 @@ impl<T: fmt::Debug> fmt::Debug for MutexGuard<'_, T> {
 /// Dropping it before it completes loses no wake-up: an unlock that had chosen it is passed
 /// on to the next waiter.
 #[must_use = "futures do nothing unless polled"]
-pub struct LockFuture<'a, T> {
+pub struct LockFuture<'a, T: ?Sized> {
     mutex: &'a Mutex<T>,
     waiter: Option<Waiter>,
 }
 
-impl<'a, T> Future for LockFuture<'a, T> {
+impl<'a, T: ?Sized> Future for LockFuture<'a, T> {
     type Output = MutexGuard<'a, T>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
@@ -399,7 +405,7 @@ impl<'a, T> Future for LockFuture<'a, T> {
     }
 }
 
-impl<T> Drop for LockFuture<'_, T> {
+impl<T: ?Sized> Drop for LockFuture<'_, T> {
     fn drop(&mut self) {
         if let Some(waiter) = self.waiter.take() {
             let _wake = self.mutex.waiters.lock().abandon(&waiter);
@@ -471,7 +477,7 @@ impl Cond {
     /// }
     /// ```
     #[cfg(any(feature = "std", loom))]
-    pub fn wait<T>(&self, guard: &mut MutexGuard<'_, T>) {
+    pub fn wait<T: ?Sized>(&self, guard: &mut MutexGuard<'_, T>) {
         let waiter = Waiter::current_thread();
         self.register(&waiter);
         guard.unlocked(|| waiter.wait());
@@ -490,7 +496,11 @@ impl Cond {
     /// assert_eq!(*items, [7]);
     /// ```
     #[cfg(any(feature = "std", loom))]
-    pub fn wait_while<T>(&self, guard: &mut MutexGuard<'_, T>, mut condition: impl FnMut(&mut T) -> bool) {
+    pub fn wait_while<T: ?Sized>(
+        &self,
+        guard: &mut MutexGuard<'_, T>,
+        mut condition: impl FnMut(&mut T) -> bool,
+    ) {
         while condition(&mut **guard) {
             self.wait(guard);
         }
@@ -506,7 +516,7 @@ impl Cond {
     /// assert!(!cond.wait_timeout(&mut guard, Duration::from_millis(1)));
     /// ```
     #[cfg(any(feature = "std", loom))]
-    pub fn wait_timeout<T>(&self, guard: &mut MutexGuard<'_, T>, timeout: Duration) -> bool {
+    pub fn wait_timeout<T: ?Sized>(&self, guard: &mut MutexGuard<'_, T>, timeout: Duration) -> bool {
         self.wait_until(guard, deadline_after(timeout))
     }
 
@@ -519,7 +529,7 @@ impl Cond {
     /// assert!(!cond.wait_deadline(&mut guard, Instant::now() + Duration::from_millis(1)));
     /// ```
     #[cfg(any(feature = "std", loom))]
-    pub fn wait_deadline<T>(&self, guard: &mut MutexGuard<'_, T>, deadline: Instant) -> bool {
+    pub fn wait_deadline<T: ?Sized>(&self, guard: &mut MutexGuard<'_, T>, deadline: Instant) -> bool {
         self.wait_until(guard, Some(deadline))
     }
 
@@ -548,7 +558,7 @@ impl Cond {
     ///     }
     /// });
     /// ```
-    pub fn wait_async<'a, T>(&'a self, guard: MutexGuard<'a, T>) -> CondWaitFuture<'a, T> {
+    pub fn wait_async<'a, T: ?Sized>(&'a self, guard: MutexGuard<'a, T>) -> CondWaitFuture<'a, T> {
         CondWaitFuture { cond: self, state: WaitState::Start(guard) }
     }
 
@@ -576,7 +586,11 @@ impl Cond {
     }
 
     #[cfg(any(feature = "std", loom))]
-    pub(crate) fn wait_until<T>(&self, guard: &mut MutexGuard<'_, T>, deadline: Option<Instant>) -> bool {
+    pub(crate) fn wait_until<T: ?Sized>(
+        &self,
+        guard: &mut MutexGuard<'_, T>,
+        deadline: Option<Instant>,
+    ) -> bool {
         let waiter = Waiter::current_thread();
         self.register(&waiter);
         // A signal that raced our timeout counts: the caller re-checks its condition anyway.
@@ -619,7 +633,7 @@ impl fmt::Debug for Cond {
     }
 }
 
-enum WaitState<'a, T> {
+enum WaitState<'a, T: ?Sized> {
     Start(MutexGuard<'a, T>),
     Waiting(&'a Mutex<T>, Waiter),
     Locking(LockFuture<'a, T>),
@@ -631,12 +645,12 @@ enum WaitState<'a, T> {
 /// # Cancel safety
 /// Dropping it loses no signal: one it had already received passes to the next waiter.
 #[must_use = "futures do nothing unless polled"]
-pub struct CondWaitFuture<'a, T> {
+pub struct CondWaitFuture<'a, T: ?Sized> {
     cond: &'a Cond,
     state: WaitState<'a, T>,
 }
 
-impl<'a, T> Future for CondWaitFuture<'a, T> {
+impl<'a, T: ?Sized> Future for CondWaitFuture<'a, T> {
     type Output = MutexGuard<'a, T>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
@@ -673,7 +687,7 @@ impl<'a, T> Future for CondWaitFuture<'a, T> {
     }
 }
 
-impl<T> Drop for CondWaitFuture<'_, T> {
+impl<T: ?Sized> Drop for CondWaitFuture<'_, T> {
     fn drop(&mut self) {
         if let WaitState::Waiting(_, waiter) = &self.state {
             let _wake = self.cond.abandon(waiter);
