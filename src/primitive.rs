@@ -41,8 +41,8 @@ mod imp {
     }
 
     pub(crate) mod thread {
-        pub(crate) use loom::thread::{spawn, JoinHandle};
         use loom::sync::{Arc, Notify};
+        pub(crate) use loom::thread::{spawn, JoinHandle};
         use std::time::Instant;
 
         /// Parks one waiting thread. Under loom it is a `Notify` per waiter rather than
