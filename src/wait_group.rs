@@ -18,6 +18,10 @@ use core::time::Duration;
 //   bits 1-32  the counter
 //   bits 33-63 the round: bumped when the counter reaches zero with waiters registered, so a
 //              waiter can tell "my round ended" from a new round that began meanwhile.
+// WAITERS is set and cleared only under the wait list's lock. A counter at zero with WAITERS
+// still set is a round that has ended but whose waiters are not yet released: whoever sees
+// it first in the result of its own atomic operation (the done that got there, or an add
+// that came right after) releases them, in `end_round`.
 const WAITERS: u64 = 1;
 const ONE: u64 = 1 << 1;
 const MAX_COUNT: u64 = u32::MAX as u64;
@@ -93,6 +97,7 @@ impl WaitGroup {
     /// wg.add(2);
     /// assert_eq!(wg.count(), 2);
     /// ```
+    #[inline]
     pub fn add(&self, n: usize) {
         let delta = match u64::try_from(n) {
             Ok(n) if n <= MAX_COUNT => n * ONE,
@@ -103,6 +108,11 @@ impl WaitGroup {
         if count(prev) + n as u64 > MAX_COUNT {
             self.inner.state.fetch_sub(delta, Ordering::Relaxed);
             panic!("gosync: WaitGroup counter overflow");
+        }
+        if count(prev) == 0 && prev & WAITERS != 0 && n > 0 {
+            // We start a new round before the last one released its waiters: release them
+            // now, so that no wait begun after this add can mistake our round for theirs.
+            self.end_round(round(prev));
         }
     }
 
@@ -117,26 +127,18 @@ impl WaitGroup {
     /// wg.done();
     /// assert_eq!(wg.count(), 0);
     /// ```
+    #[inline]
     pub fn done(&self) {
-        let state = &self.inner.state;
-        let mut current = state.load(Ordering::Relaxed);
-        loop {
-            if count(current) == 0 {
-                panic!("gosync: negative WaitGroup counter");
-            }
-            let wakes = count(current) == 1 && current & WAITERS != 0;
-            let next = if wakes {
-                // Last one out with waiters: end the round in the same atomic step.
-                (current - ONE - WAITERS).wrapping_add(ROUND_ONE)
-            } else {
-                current - ONE
-            };
-            // Release: the task's writes happen before any wait that sees the new state.
-            match state.compare_exchange_weak(current, next, Ordering::Release, Ordering::Relaxed) {
-                Ok(_) if wakes => return self.wake_round(),
-                Ok(_) => return,
-                Err(actual) => current = actual,
-            }
+        // Release: the task's writes happen before any wait that sees a later state (every
+        // change to the state is a read-modify-write, so they all continue this release).
+        let prev = self.inner.state.fetch_sub(ONE, Ordering::Release);
+        if count(prev) == 0 {
+            // The subtraction borrowed from the round: put it back before reporting misuse.
+            self.inner.state.fetch_add(ONE, Ordering::Relaxed);
+            panic!("gosync: negative WaitGroup counter");
+        }
+        if count(prev) == 1 && prev & WAITERS != 0 {
+            self.end_round(round(prev));
         }
     }
 
@@ -149,6 +151,7 @@ impl WaitGroup {
     /// drop(token);
     /// assert_eq!(wg.count(), 0);
     /// ```
+    #[inline]
     pub fn count(&self) -> usize {
         count(self.inner.state.load(Ordering::Relaxed)) as usize
     }
@@ -284,9 +287,13 @@ impl WaitGroup {
         let mut current = state.load(Ordering::Acquire);
         // Setting WAITERS under the list lock: the done() that ends this round sees the bit
         // and then takes the list lock, so it finds this registration.
-        while current & WAITERS == 0 {
+        loop {
+            // Zero, even with the last round's release still pending: nothing to wait for.
             if count(current) == 0 {
                 return None;
+            }
+            if current & WAITERS != 0 {
+                break;
             }
             match state.compare_exchange_weak(
                 current,
@@ -307,8 +314,21 @@ impl WaitGroup {
         round(self.inner.state.load(Ordering::Acquire)) != my_round
     }
 
-    fn wake_round(&self) {
-        self.inner.waiters.lock().notify_all();
+    /// Releases the waiters of `ended`, a round whose counter reached zero, unless someone
+    /// else (the racing add, or that round's own done) already did. The round changes only
+    /// here, under the list lock, so a stale call cannot release a later round's waiters
+    /// (found by the loom model `add_races_round_release`).
+    fn end_round(&self, ended: u64) {
+        let mut list = self.inner.waiters.lock();
+        let current = self.inner.state.load(Ordering::Relaxed);
+        if round(current) != ended || current & WAITERS == 0 {
+            return;
+        }
+        // Clear WAITERS (known set, and stable under the list lock) and bump the round, in
+        // one step that leaves the counter alone: a new round may already have begun.
+        // AcqRel: waiters that see the new round also see every done of the old one.
+        self.inner.state.fetch_add(ROUND_ONE - WAITERS, Ordering::AcqRel);
+        list.notify_all();
     }
 }
 

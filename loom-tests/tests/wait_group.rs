@@ -208,3 +208,42 @@ fn wait_future_dropped_racing_done() {
         assert_eq!(wg.count(), 0);
     });
 }
+
+/// An `add` that starts round 2 while round 1's waiter may not be released yet (its counter
+/// reached zero, but the `done` that got there has not taken the wait list's lock). Round 1's
+/// waiter must be released; a waiter that starts after the `add` must wait for round 2's work.
+#[test]
+fn add_races_round_release() {
+    loom::model(|| {
+        let wg = WaitGroup::new();
+        let cells = Cells::new();
+        wg.add(1);
+        let first_waiter = {
+            let wg = wg.clone();
+            thread::spawn(move || wg.wait())
+        };
+        let first = worker(&wg, &cells, 0, 1);
+
+        // Start round 2 as soon as round 1's counter is zero, racing its release.
+        while wg.count() != 0 {
+            thread::yield_now();
+        }
+        wg.add(1);
+        let second_waiter = {
+            let (wg, cells) = (wg.clone(), cells.clone());
+            thread::spawn(move || {
+                wg.wait();
+                // Round 2's work is visible: this wait did not end with round 1.
+                assert_eq!(cells.read(1), 2);
+            })
+        };
+        cells.write(1, 2);
+        wg.done();
+
+        first_waiter.join().unwrap();
+        second_waiter.join().unwrap();
+        first.join().unwrap();
+        assert_eq!(cells.read(0), 1);
+        assert_eq!(wg.count(), 0);
+    });
+}
