@@ -374,6 +374,21 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for MutexGuard<'_, T> {
 /// # Cancel safety
 /// Dropping it before it completes loses no wake-up: an unlock that had chosen it is passed
 /// on to the next waiter.
+///
+/// ```
+/// use std::future::Future;
+/// use std::task::{Context, Poll, Waker};
+/// let m = gosync::Mutex::new(0);
+/// let mut cx = Context::from_waker(Waker::noop());
+/// let held = m.lock();
+/// let mut first = Box::pin(m.lock_async());
+/// let mut second = Box::pin(m.lock_async());
+/// assert!(first.as_mut().poll(&mut cx).is_pending());
+/// assert!(second.as_mut().poll(&mut cx).is_pending());
+/// drop(held); // wakes `first`...
+/// drop(first); // ...which gives up: the wake-up passes to `second`
+/// assert!(matches!(second.as_mut().poll(&mut cx), Poll::Ready(_)));
+/// ```
 #[must_use = "futures do nothing unless polled"]
 pub struct LockFuture<'a, T: ?Sized> {
     mutex: &'a Mutex<T>,
@@ -644,6 +659,20 @@ enum WaitState<'a, T: ?Sized> {
 ///
 /// # Cancel safety
 /// Dropping it loses no signal: one it had already received passes to the next waiter.
+///
+/// ```
+/// use std::future::Future;
+/// use std::task::{Context, Poll, Waker};
+/// let (m, cond) = (gosync::Mutex::new(()), gosync::Cond::new());
+/// let mut cx = Context::from_waker(Waker::noop());
+/// let mut first = Box::pin(cond.wait_async(m.lock()));
+/// assert!(first.as_mut().poll(&mut cx).is_pending()); // registered, lock released
+/// let mut second = Box::pin(cond.wait_async(m.lock()));
+/// assert!(second.as_mut().poll(&mut cx).is_pending());
+/// cond.signal(); // chooses `first`...
+/// drop(first); // ...which gives up: the signal passes to `second`
+/// assert!(matches!(second.as_mut().poll(&mut cx), Poll::Ready(_)));
+/// ```
 #[must_use = "futures do nothing unless polled"]
 pub struct CondWaitFuture<'a, T: ?Sized> {
     cond: &'a Cond,

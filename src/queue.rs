@@ -393,6 +393,22 @@ impl<T> fmt::Debug for BoundedQueue<T> {
 ///
 /// # Cancel safety
 /// Dropping it before completion drops the value unsent and passes on any wake-up it held.
+///
+/// ```
+/// use std::future::Future;
+/// use std::task::{Context, Poll, Waker};
+/// let queue = gosync::BoundedQueue::new(1);
+/// let mut cx = Context::from_waker(Waker::noop());
+/// queue.try_push(0).unwrap();
+/// let mut first = Box::pin(queue.push_async(1));
+/// let mut second = Box::pin(queue.push_async(2));
+/// assert!(first.as_mut().poll(&mut cx).is_pending());
+/// assert!(second.as_mut().poll(&mut cx).is_pending());
+/// assert_eq!(queue.try_pop(), Ok(0)); // room for one: `first` is woken...
+/// drop(first); // ...and gives up (its value 1 is dropped): `second` gets the room
+/// assert_eq!(second.as_mut().poll(&mut cx), Poll::Ready(Ok(())));
+/// assert_eq!(queue.try_pop(), Ok(2));
+/// ```
 #[must_use = "futures do nothing unless polled"]
 pub struct PushFuture<'a, T> {
     queue: &'a BoundedQueue<T>,
@@ -459,6 +475,20 @@ impl<T> Drop for PushFuture<'_, T> {
 ///
 /// # Cancel safety
 /// Dropping it never loses an item and passes on any wake-up it held.
+///
+/// ```
+/// use std::future::Future;
+/// use std::task::{Context, Poll, Waker};
+/// let queue = gosync::BoundedQueue::new(1);
+/// let mut cx = Context::from_waker(Waker::noop());
+/// let mut first = Box::pin(queue.pop_async());
+/// let mut second = Box::pin(queue.pop_async());
+/// assert!(first.as_mut().poll(&mut cx).is_pending());
+/// assert!(second.as_mut().poll(&mut cx).is_pending());
+/// queue.try_push("item").unwrap(); // wakes `first`...
+/// drop(first); // ...which gives up: the item stays, `second` is woken for it
+/// assert_eq!(second.as_mut().poll(&mut cx), Poll::Ready(Some("item")));
+/// ```
 #[must_use = "futures do nothing unless polled"]
 pub struct PopFuture<'a, T> {
     queue: &'a BoundedQueue<T>,

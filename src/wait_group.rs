@@ -374,6 +374,18 @@ impl fmt::Debug for Token {
 ///
 /// # Cancel safety
 /// Dropping it only withdraws this waiter.
+///
+/// ```
+/// use std::future::Future;
+/// use std::task::{Context, Poll, Waker};
+/// let wg = gosync::WaitGroup::new();
+/// let mut cx = Context::from_waker(Waker::noop());
+/// let token = wg.guard();
+/// let mut waiting = Box::pin(wg.wait_async());
+/// assert!(waiting.as_mut().poll(&mut cx).is_pending());
+/// drop(token);
+/// assert_eq!(waiting.as_mut().poll(&mut cx), Poll::Ready(()));
+/// ```
 #[must_use = "futures do nothing unless polled"]
 pub struct WaitGroupFuture<'a> {
     group: &'a WaitGroup,
