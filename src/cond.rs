@@ -7,7 +7,7 @@ use core::fmt;
 use core::future::Future;
 use core::ops::{Deref, DerefMut};
 use core::pin::Pin;
-use core::task::{Context, Poll};
+use core::task::{ready, Context, Poll};
 
 #[cfg(any(feature = "std", loom))]
 use crate::primitive::{deadline_after, Instant};
@@ -400,14 +400,10 @@ impl<'a, T: ?Sized> Future for LockFuture<'a, T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        if let Some(waiter) = &this.waiter {
-            if waiter.set_waker(cx.waker()).is_none() {
-                return Poll::Pending;
-            }
-            this.waiter = None;
-            // Woken by an unlock: others may still be queued, so take the lock as CONTENDED
-            // (below), never as LOCKED, or our unlock would not wake them (found by loom).
-        } else if this.mutex.try_acquire() {
+        let woken = ready!(Waiter::poll_registration(&mut this.waiter, cx.waker()));
+        // Woken by an unlock: others may still be queued, so take the lock as CONTENDED
+        // (below), never as LOCKED, or our unlock would not wake them (found by loom).
+        if !woken && this.mutex.try_acquire() {
             return Poll::Ready(MutexGuard::new(this.mutex));
         }
         match this.mutex.acquire_or_register(|| Waiter::task(cx.waker())) {

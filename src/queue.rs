@@ -7,7 +7,7 @@ use alloc::collections::VecDeque;
 use core::fmt;
 use core::future::Future;
 use core::pin::Pin;
-use core::task::{Context, Poll};
+use core::task::{ready, Context, Poll};
 
 #[cfg(any(feature = "std", loom))]
 use crate::primitive::{deadline_after, Instant};
@@ -438,12 +438,7 @@ impl<T> Future for PushFuture<'_, T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        if let Some(waiter) = &this.waiter {
-            if waiter.set_waker(cx.waker()).is_none() {
-                return Poll::Pending;
-            }
-            this.waiter = None;
-        }
+        ready!(Waiter::poll_registration(&mut this.waiter, cx.waker()));
         let value = this.value.take().expect("gosync: PushFuture polled after completion");
         let queue = this.queue;
         let mut ring = queue.ring.lock_short();
@@ -500,12 +495,7 @@ impl<T> Future for PopFuture<'_, T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
         let this = self.get_mut();
-        if let Some(waiter) = &this.waiter {
-            if waiter.set_waker(cx.waker()).is_none() {
-                return Poll::Pending;
-            }
-            this.waiter = None;
-        }
+        ready!(Waiter::poll_registration(&mut this.waiter, cx.waker()));
         let queue = this.queue;
         let mut ring = queue.ring.lock_short();
         match BoundedQueue::pop_locked(&mut ring) {

@@ -20,7 +20,7 @@
 use crate::primitive::atomic::{AtomicUsize, Ordering};
 use crate::primitive::{Arc, Lock};
 use alloc::collections::VecDeque;
-use core::task::Waker;
+use core::task::{Poll, Waker};
 
 #[cfg(any(feature = "std", loom))]
 use crate::primitive::{thread, Instant};
@@ -93,6 +93,21 @@ impl Waiter {
             }
             CANCELLED => None,
             token => Some(token),
+        }
+    }
+
+    /// The first step of a future's poll that may hold a registered waiter in `slot`:
+    /// `Pending` while that waiter still waits (re-armed with the latest `waker`); otherwise
+    /// the slot is emptied and the result says whether a registration had been completed
+    /// (`true`, the future was woken) or there was none (`false`, a first poll).
+    pub fn poll_registration(slot: &mut Option<Waiter>, waker: &Waker) -> Poll<bool> {
+        match slot {
+            Some(waiter) if waiter.set_waker(waker).is_none() => Poll::Pending,
+            Some(_) => {
+                *slot = None;
+                Poll::Ready(true)
+            }
+            None => Poll::Ready(false),
         }
     }
 
