@@ -3,11 +3,11 @@
 //! Every other module imports atomics, `Arc`, the internal [`Lock`], [`UnsafeCell`] and
 //! thread parking from here, so that one switch picks the implementation for the whole crate:
 //!
-//! | build                  | atomics, `Arc`      | `Lock`               | parking          |
-//! |------------------------|---------------------|----------------------|------------------|
-//! | `std` (default)        | `core`, `std`       | `parking_lot::Mutex` | `std::thread`    |
-//! | no `std`               | `core`, `alloc`     | a spin lock          | none (async only)|
-//! | `cfg(loom)`            | `loom`              | `loom::sync::Mutex`  | `loom::thread`   |
+//! | build                  | atomics, `Arc`      | `Lock`               | `thread::Parker`          |
+//! |------------------------|---------------------|----------------------|---------------------------|
+//! | `std` (default)        | `core`, `std`       | `parking_lot::Mutex` | `std::thread` park/unpark |
+//! | no `std`               | `core`, `alloc`     | a spin lock          | none (async only)         |
+//! | `cfg(loom)`            | `loom`              | `loom::sync::Mutex`  | a `loom::sync::Notify`    |
 //!
 //! `Lock` guards short internal critical sections only (a wait list, a waker slot): no user
 //! code and no parking ever runs while one is held.
