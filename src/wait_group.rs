@@ -171,6 +171,21 @@ impl WaitGroup {
         self.wait_until(None);
     }
 
+    /// True if the counter is zero right now: the non-blocking form of [`wait`](Self::wait),
+    /// with the same guarantee (every `done` that brought it to zero happens before).
+    ///
+    /// ```
+    /// let wg = gosync::WaitGroup::new();
+    /// let token = wg.guard();
+    /// assert!(!wg.try_wait());
+    /// drop(token);
+    /// assert!(wg.try_wait());
+    /// ```
+    pub fn try_wait(&self) -> bool {
+        // Acquire: pairs with the Release of every done() (see `done`).
+        count(self.inner.state.load(Ordering::Acquire)) == 0
+    }
+
     /// Blocks until the counter is zero or `timeout` passes. True if the counter reached zero.
     ///
     /// ```

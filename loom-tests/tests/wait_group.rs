@@ -247,3 +247,23 @@ fn add_races_round_release() {
         assert_eq!(wg.count(), 0);
     });
 }
+
+/// `try_wait` racing `done`: when it reports zero, the worker's write is visible.
+#[test]
+fn try_wait_races_done() {
+    let seen = Outcomes::new();
+    let s = seen.clone();
+    loom::model(move || {
+        let wg = WaitGroup::new();
+        let cells = Cells::new();
+        wg.add(1);
+        let w = worker(&wg, &cells, 0, 1);
+        let zero = wg.try_wait();
+        if zero {
+            assert_eq!(cells.read(0), 1);
+        }
+        s.saw_if(zero, "zero", "not yet");
+        w.join().unwrap();
+    });
+    seen.assert_all(&["zero", "not yet"]);
+}
