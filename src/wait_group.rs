@@ -6,7 +6,7 @@ use crate::waiter::{WaitList, Waiter};
 use core::fmt;
 use core::future::Future;
 use core::pin::Pin;
-use core::task::{Context, Poll};
+use core::task::{ready, Context, Poll};
 
 #[cfg(any(feature = "std", loom))]
 use crate::primitive::{deadline_after, thread, Instant};
@@ -231,7 +231,7 @@ impl WaitGroup {
     /// assert_eq!(wg.count(), 0);
     /// ```
     pub fn wait_async(&self) -> WaitGroupFuture<'_> {
-        WaitGroupFuture { group: self, waiting: None }
+        WaitGroupFuture { group: self, waiter: None, round: 0 }
     }
 
     /// Runs `f` on a new thread, counted in the group (Go's `WaitGroup.Go`): `add(1)` now,
@@ -277,7 +277,7 @@ impl WaitGroup {
     #[cfg(any(feature = "std", loom))]
     fn wait_until(&self, deadline: Option<Instant>) -> bool {
         // Idle fast path: one Acquire load, pairing with the Release of the last done().
-        if count(self.inner.state.load(Ordering::Acquire)) == 0 {
+        if self.try_wait() {
             return true;
         }
         loop {
@@ -404,8 +404,9 @@ impl fmt::Debug for Token {
 #[must_use = "futures do nothing unless polled"]
 pub struct WaitGroupFuture<'a> {
     group: &'a WaitGroup,
-    /// The registered waiter and the round it waits for.
-    waiting: Option<(Waiter, u64)>,
+    waiter: Option<Waiter>,
+    /// The round `waiter` waits for.
+    round: u64,
 }
 
 impl Future for WaitGroupFuture<'_> {
@@ -413,23 +414,17 @@ impl Future for WaitGroupFuture<'_> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
-        if let Some((waiter, my_round)) = &this.waiting {
-            if waiter.set_waker(cx.waker()).is_none() {
-                return Poll::Pending;
-            }
-            let ended = this.group.round_ended(*my_round);
-            this.waiting = None;
-            if ended {
-                return Poll::Ready(());
-            }
-        } else if count(this.group.inner.state.load(Ordering::Acquire)) == 0 {
+        let woken = ready!(Waiter::poll_registration(&mut this.waiter, cx.waker()));
+        // A wake-up may come from an earlier round that raced our registration: check ours.
+        let done = if woken { this.group.round_ended(this.round) } else { this.group.try_wait() };
+        if done {
             return Poll::Ready(());
         }
         let waiter = Waiter::task(cx.waker());
         match this.group.register(&waiter) {
             None => Poll::Ready(()),
-            Some(my_round) => {
-                this.waiting = Some((waiter, my_round));
+            Some(round) => {
+                (this.waiter, this.round) = (Some(waiter), round);
                 Poll::Pending
             }
         }
@@ -438,7 +433,7 @@ impl Future for WaitGroupFuture<'_> {
 
 impl Drop for WaitGroupFuture<'_> {
     fn drop(&mut self) {
-        if let Some((waiter, _)) = self.waiting.take() {
+        if let Some(waiter) = self.waiter.take() {
             // No hand-over needed: the end of a round wakes every waiter.
             self.group.inner.waiters.lock().cancel(&waiter);
         }
