@@ -85,9 +85,7 @@ impl<T: ?Sized> Mutex<T> {
     /// ```
     #[cfg(any(feature = "std", loom))]
     pub fn lock(&self) -> MutexGuard<'_, T> {
-        if !self.try_acquire() {
-            self.lock_slow(None);
-        }
+        self.acquire();
         MutexGuard::new(self)
     }
 
@@ -211,6 +209,14 @@ impl<T: ?Sized> Mutex<T> {
         self.state.compare_exchange(UNLOCKED, LOCKED, Ordering::Acquire, Ordering::Relaxed).is_ok()
     }
 
+    /// Takes the lock, blocking as long as it takes.
+    #[cfg(any(feature = "std", loom))]
+    fn acquire(&self) {
+        if !self.try_acquire() {
+            self.lock_slow(None);
+        }
+    }
+
     #[cfg(any(feature = "std", loom))]
     fn lock_until(&self, deadline: Option<Instant>) -> Option<MutexGuard<'_, T>> {
         (self.try_acquire() || self.lock_slow(deadline)).then(|| MutexGuard::new(self))
@@ -325,9 +331,7 @@ impl<'a, T: ?Sized> MutexGuard<'a, T> {
         self.value = None;
         self.mutex.unlock();
         let result = f();
-        if !self.mutex.try_acquire() {
-            self.mutex.lock_slow(None);
-        }
+        self.mutex.acquire();
         self.value = Some(self.mutex.value.get_mut());
         result
     }
