@@ -223,6 +223,9 @@ impl<T: ?Sized> Mutex<T> {
     }
 
     /// Spins briefly (a holder usually releases within a few hundred cycles), then parks.
+    /// This spin is not the waiter's own (which waits for a hand-off after registering): it
+    /// avoids registering at all, which costs a list lock and an allocation. Measured:
+    /// without it, queue_spsc and queue_mpmc ran about 1.9x and 1.4x slower.
     #[cfg(any(feature = "std", loom))]
     fn lock_slow(&self, deadline: Option<Instant>) -> bool {
         #[cfg(not(loom))]
