@@ -802,29 +802,27 @@ fn check_per_producer_order(seq: &[usize]) {
     }
 }
 
-#[test]
-fn stress_blocking_mpmc() {
-    let _w = Watchdog::start("stress_blocking_mpmc");
-    let q = BoundedQueue::new(2);
+/// Runs `PRODUCERS` threads of `produce(q, p)` and `CONSUMERS` threads of `consume(q, c)` on
+/// one queue of `capacity`, closes it once every producer is done, checks that each consumer
+/// saw every producer's items in order, and returns all the items received.
+fn run_mpmc(
+    capacity: usize,
+    produce: impl Fn(&BoundedQueue<usize>, usize) + Sync,
+    consume: impl Fn(&BoundedQueue<usize>, usize) -> Vec<usize> + Sync,
+) -> Vec<usize> {
+    let q = BoundedQueue::new(capacity);
     let all = std::sync::Mutex::new(Vec::new());
     thread::scope(|s| {
         let producers: Vec<_> = (0..PRODUCERS)
             .map(|p| {
-                let q = &q;
-                s.spawn(move || {
-                    for i in 0..PER_PRODUCER {
-                        q.push(p * PER_PRODUCER + i).unwrap();
-                    }
-                })
+                let (q, produce) = (&q, &produce);
+                s.spawn(move || produce(q, p))
             })
             .collect();
-        for _ in 0..CONSUMERS {
-            let (q, all) = (&q, &all);
+        for c in 0..CONSUMERS {
+            let (q, all, consume) = (&q, &all, &consume);
             s.spawn(move || {
-                let mut mine = Vec::new();
-                while let Some(v) = q.pop() {
-                    mine.push(v);
-                }
+                let mine = consume(q, c);
                 check_per_producer_order(&mine);
                 all.lock().unwrap().extend(mine);
             });
@@ -834,82 +832,76 @@ fn stress_blocking_mpmc() {
         }
         assert!(q.close());
     });
-    check_exactly_once(all.into_inner().unwrap());
+    all.into_inner().unwrap()
+}
+
+#[test]
+fn stress_blocking_mpmc() {
+    let _w = Watchdog::start("stress_blocking_mpmc");
+    let got = run_mpmc(
+        2,
+        |q, p| (0..PER_PRODUCER).for_each(|i| q.push(p * PER_PRODUCER + i).unwrap()),
+        |q, _| std::iter::from_fn(|| q.pop()).collect(),
+    );
+    check_exactly_once(got);
 }
 
 #[test]
 fn stress_mixed_try_timed_blocking() {
     let _w = Watchdog::start("stress_mixed_try_timed_blocking");
-    let q = BoundedQueue::new(3);
-    let all = std::sync::Mutex::new(Vec::new());
-    thread::scope(|s| {
-        let producers: Vec<_> = (0..PRODUCERS)
-            .map(|p| {
-                let q = &q;
-                s.spawn(move || {
-                    for i in 0..PER_PRODUCER {
-                        let mut v = p * PER_PRODUCER + i;
-                        match (p + i) % 3 {
-                            0 => q.push(v).unwrap(),
-                            1 => loop {
-                                match q.try_push(v) {
-                                    Ok(()) => break,
-                                    Err(TryPushError::Full(back)) => {
-                                        v = back;
-                                        thread::yield_now();
-                                    }
-                                    Err(TryPushError::Closed(_)) => panic!("closed early"),
-                                }
-                            },
-                            _ => loop {
-                                match q.push_timeout(v, Duration::from_micros(100)) {
-                                    Ok(()) => break,
-                                    Err(PushTimeoutError::Timeout(back)) => v = back,
-                                    Err(PushTimeoutError::Closed(_)) => panic!("closed early"),
-                                }
-                            },
+    let produce = |q: &BoundedQueue<usize>, p: usize| {
+        for i in 0..PER_PRODUCER {
+            let mut v = p * PER_PRODUCER + i;
+            match (p + i) % 3 {
+                0 => q.push(v).unwrap(),
+                1 => loop {
+                    match q.try_push(v) {
+                        Ok(()) => break,
+                        Err(TryPushError::Full(back)) => {
+                            v = back;
+                            thread::yield_now();
                         }
+                        Err(TryPushError::Closed(_)) => panic!("closed early"),
                     }
-                })
-            })
-            .collect();
-        for c in 0..CONSUMERS {
-            let (q, all) = (&q, &all);
-            s.spawn(move || {
-                let mut mine = Vec::new();
-                loop {
-                    let r = match c {
-                        0 => q.pop().ok_or(()),
-                        1 => loop {
-                            match q.try_pop() {
-                                Ok(v) => break Ok(v),
-                                Err(TryPopError::Empty) => thread::yield_now(),
-                                Err(TryPopError::Closed) => break Err(()),
-                            }
-                        },
-                        _ => loop {
-                            match q.pop_timeout(Duration::from_micros(100)) {
-                                Ok(v) => break Ok(v),
-                                Err(PopTimeoutError::Timeout) => {}
-                                Err(PopTimeoutError::Closed) => break Err(()),
-                            }
-                        },
-                    };
-                    match r {
-                        Ok(v) => mine.push(v),
-                        Err(()) => break,
+                },
+                _ => loop {
+                    match q.push_timeout(v, Duration::from_micros(100)) {
+                        Ok(()) => break,
+                        Err(PushTimeoutError::Timeout(back)) => v = back,
+                        Err(PushTimeoutError::Closed(_)) => panic!("closed early"),
                     }
-                }
-                check_per_producer_order(&mine);
-                all.lock().unwrap().extend(mine);
-            });
+                },
+            }
         }
-        for p in producers {
-            p.join().unwrap();
+    };
+    let consume = |q: &BoundedQueue<usize>, c: usize| {
+        let mut mine = Vec::new();
+        loop {
+            let r = match c {
+                0 => q.pop().ok_or(()),
+                1 => loop {
+                    match q.try_pop() {
+                        Ok(v) => break Ok(v),
+                        Err(TryPopError::Empty) => thread::yield_now(),
+                        Err(TryPopError::Closed) => break Err(()),
+                    }
+                },
+                _ => loop {
+                    match q.pop_timeout(Duration::from_micros(100)) {
+                        Ok(v) => break Ok(v),
+                        Err(PopTimeoutError::Timeout) => {}
+                        Err(PopTimeoutError::Closed) => break Err(()),
+                    }
+                },
+            };
+            match r {
+                Ok(v) => mine.push(v),
+                Err(()) => break,
+            }
         }
-        q.close();
-    });
-    check_exactly_once(all.into_inner().unwrap());
+        mine
+    };
+    check_exactly_once(run_mpmc(3, produce, consume));
 }
 
 /// Async push/pop futures driven by block_on on several threads (block_on re-polls only on a
@@ -917,52 +909,35 @@ fn stress_mixed_try_timed_blocking() {
 #[test]
 fn stress_async_mpmc() {
     let _w = Watchdog::start("stress_async_mpmc");
-    let q = BoundedQueue::new(2);
-    let all = std::sync::Mutex::new(Vec::new());
-    thread::scope(|s| {
-        let producers: Vec<_> = (0..PRODUCERS)
-            .map(|p| {
-                let q = &q;
-                s.spawn(move || {
-                    if p == 0 {
-                        for i in 0..PER_PRODUCER {
-                            q.push(p * PER_PRODUCER + i).unwrap();
-                        }
-                    } else {
-                        block_on(async {
-                            for i in 0..PER_PRODUCER {
-                                q.push_async(p * PER_PRODUCER + i).await.unwrap();
-                            }
-                        });
-                    }
-                })
-            })
-            .collect();
-        for c in 0..CONSUMERS {
-            let (q, all) = (&q, &all);
-            s.spawn(move || {
-                let mut mine = Vec::new();
-                if c == 0 {
-                    while let Some(v) = q.pop() {
-                        mine.push(v);
-                    }
-                } else {
-                    block_on(async {
-                        while let Some(v) = q.pop_async().await {
-                            mine.push(v);
-                        }
-                    });
+    let produce = |q: &BoundedQueue<usize>, p: usize| {
+        if p == 0 {
+            for i in 0..PER_PRODUCER {
+                q.push(p * PER_PRODUCER + i).unwrap();
+            }
+        } else {
+            block_on(async {
+                for i in 0..PER_PRODUCER {
+                    q.push_async(p * PER_PRODUCER + i).await.unwrap();
                 }
-                check_per_producer_order(&mine);
-                all.lock().unwrap().extend(mine);
             });
         }
-        for p in producers {
-            p.join().unwrap();
+    };
+    let consume = |q: &BoundedQueue<usize>, c: usize| {
+        let mut mine = Vec::new();
+        if c == 0 {
+            while let Some(v) = q.pop() {
+                mine.push(v);
+            }
+        } else {
+            block_on(async {
+                while let Some(v) = q.pop_async().await {
+                    mine.push(v);
+                }
+            });
         }
-        q.close();
-    });
-    check_exactly_once(all.into_inner().unwrap());
+        mine
+    };
+    check_exactly_once(run_mpmc(2, produce, consume));
 }
 
 /// Only async on both sides, one thread per future, each future a fresh block_on
@@ -970,35 +945,11 @@ fn stress_async_mpmc() {
 #[test]
 fn stress_async_only_fresh_futures() {
     let _w = Watchdog::start("stress_async_only_fresh_futures");
-    let q = BoundedQueue::new(1);
-    let all = std::sync::Mutex::new(Vec::new());
-    thread::scope(|s| {
-        let producers: Vec<_> = (0..PRODUCERS)
-            .map(|p| {
-                let q = &q;
-                s.spawn(move || {
-                    for i in 0..PER_PRODUCER / 3 {
-                        block_on(q.push_async(p * PER_PRODUCER + i)).unwrap();
-                    }
-                })
-            })
-            .collect();
-        for _ in 0..CONSUMERS {
-            let (q, all) = (&q, &all);
-            s.spawn(move || {
-                let mut mine = Vec::new();
-                while let Some(v) = block_on(q.pop_async()) {
-                    mine.push(v);
-                }
-                all.lock().unwrap().extend(mine);
-            });
-        }
-        for p in producers {
-            p.join().unwrap();
-        }
-        q.close();
-    });
-    let mut got = all.into_inner().unwrap();
+    let mut got = run_mpmc(
+        1,
+        |q, p| (0..PER_PRODUCER / 3).for_each(|i| block_on(q.push_async(p * PER_PRODUCER + i)).unwrap()),
+        |q, _| std::iter::from_fn(|| block_on(q.pop_async())).collect(),
+    );
     got.sort_unstable();
     let mut expect: Vec<usize> =
         (0..PRODUCERS).flat_map(|p| (0..PER_PRODUCER / 3).map(move |i| p * PER_PRODUCER + i)).collect();
