@@ -17,6 +17,8 @@
 //! items are sent, every consumer gets its full share, so no close/disconnect is needed and no id
 //! pays for one. Consumers sum what they receive into `black_box`.
 
+mod common;
+
 use std::collections::VecDeque;
 use std::hint::black_box;
 use std::sync::mpsc;
@@ -284,18 +286,9 @@ fn mpmc(c: &mut Criterion) {
     group.finish();
 }
 
-fn config() -> Criterion {
-    Criterion::default()
-        .without_plots()
-        .sample_size(20)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
-        .configure_from_args()
-}
-
 criterion_group! {
     name = benches;
-    config = config();
+    config = common::config();
     targets = spsc, mpmc
 }
 criterion_main!(benches);

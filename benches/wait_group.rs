@@ -6,6 +6,8 @@
 //!
 //! `std_condvar` is the textbook counting latch: a std `Mutex<usize>` plus a `Condvar`.
 
+mod common;
+
 use std::hint::black_box;
 use std::sync::{Barrier, Condvar, Mutex};
 use std::thread;
@@ -250,18 +252,9 @@ fn fork_join(c: &mut Criterion) {
     group.finish();
 }
 
-fn config() -> Criterion {
-    Criterion::default()
-        .without_plots()
-        .sample_size(20)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
-        .configure_from_args()
-}
-
 criterion_group! {
     name = benches;
-    config = config();
+    config = common::config();
     targets = add_done, fork_join
 }
 criterion_main!(benches);
