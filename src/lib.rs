@@ -68,12 +68,14 @@
 extern crate alloc;
 
 mod cond;
+mod mutex;
 mod primitive;
 mod queue;
 mod wait_group;
 mod waiter;
 
-pub use cond::{Cond, CondWaitFuture, LockFuture, Mutex, MutexGuard};
+pub use cond::{Cond, CondWaitFuture};
+pub use mutex::{LockFuture, Mutex, MutexGuard};
 pub use queue::{
     BoundedQueue, Closed, PopFuture, PopTimeoutError, PushFuture, PushTimeoutError, TryPopError, TryPushError,
 };

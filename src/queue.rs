@@ -1,7 +1,8 @@
 //! [`BoundedQueue`]: the classic producer/consumer queue, one [`Mutex`] over a ring buffer
 //! with a not-full and a not-empty [`Cond`].
 
-use crate::cond::{Cond, Mutex, MutexGuard};
+use crate::cond::Cond;
+use crate::mutex::{Mutex, MutexGuard};
 use crate::waiter::Waiter;
 use alloc::collections::VecDeque;
 use core::fmt;
