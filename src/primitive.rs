@@ -85,7 +85,7 @@ mod imp {
     pub(crate) type LockGuard<'a, T> = parking_lot::MutexGuard<'a, T>;
 
     impl<T> Lock<T> {
-        pub(crate) fn new(value: T) -> Self {
+        pub(crate) const fn new(value: T) -> Self {
             Lock(parking_lot::Mutex::new(value))
         }
         #[inline]
@@ -160,7 +160,7 @@ mod imp {
     pub(crate) struct LockGuard<'a, T>(&'a Lock<T>);
 
     impl<T> Lock<T> {
-        pub(crate) fn new(value: T) -> Self {
+        pub(crate) const fn new(value: T) -> Self {
             Lock { locked: AtomicBool::new(false), value: CoreUnsafeCell::new(value) }
         }
         pub(crate) fn lock(&self) -> LockGuard<'_, T> {

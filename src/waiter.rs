@@ -227,11 +227,16 @@ pub struct WaitList<P = ()> {
 
 impl<P> Default for WaitList<P> {
     fn default() -> Self {
-        WaitList { entries: VecDeque::new() }
+        WaitList::new()
     }
 }
 
 impl<P> WaitList<P> {
+    /// An empty list (a `const fn`, so primitives holding one can be `static`).
+    pub const fn new() -> Self {
+        WaitList { entries: VecDeque::new() }
+    }
+
     /// True when no registration is left (stale ones count until they are skipped).
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
