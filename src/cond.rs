@@ -3,11 +3,12 @@
 use crate::mutex::{LockFuture, Mutex, MutexGuard};
 use crate::primitive::atomic::{AtomicBool, Ordering};
 use crate::primitive::Lock;
-use crate::waiter::{WaitList, Waiter, Wakeup};
+use crate::waiter::{TaskWaiter, WaitList, Waiter, Wakeup};
 use core::fmt;
 use core::future::Future;
 use core::pin::Pin;
 use core::task::{Context, Poll};
+use futures_core::FusedFuture;
 
 #[cfg(any(feature = "std", loom))]
 use crate::primitive::{deadline_after, Instant};
@@ -160,7 +161,7 @@ impl Cond {
     /// });
     /// ```
     pub fn wait_async<'a, T: ?Sized>(&'a self, guard: MutexGuard<'a, T>) -> CondWaitFuture<'a, T> {
-        CondWaitFuture { cond: self, state: WaitState::Start(guard) }
+        CondWaitFuture { cond: self, state: WaitState::Start(guard), wait: TaskWaiter::new() }
     }
 
     /// Wakes the longest-waiting waiter, if any. Holding the lock while signalling is
@@ -182,7 +183,7 @@ impl Cond {
     /// ```
     pub fn broadcast(&self) {
         if self.has_waiters.load(Ordering::SeqCst) {
-            self.with_list(WaitList::notify_all);
+            let _wake = self.with_list(WaitList::notify_all);
         }
     }
 
@@ -236,7 +237,9 @@ impl fmt::Debug for Cond {
 
 enum WaitState<'a, T: ?Sized> {
     Start(MutexGuard<'a, T>),
-    Waiting(&'a Mutex<T>, Waiter),
+    /// Registered on the Cond, the lock released.
+    Waiting(&'a Mutex<T>),
+    /// Signalled: taking the lock back. A drop now must pass the signal on.
     Locking(LockFuture<'a, T>),
     Done,
 }
@@ -244,7 +247,8 @@ enum WaitState<'a, T: ?Sized> {
 /// The future of [`Cond::wait_async`]: resolves to the guard, locked again.
 ///
 /// # Cancel safety
-/// Dropping it loses no signal: one it had already received passes to the next waiter.
+/// Dropping it loses no signal: one it had already received passes to the next waiter,
+/// whether it is dropped while waiting for the signal or while taking the lock back.
 ///
 /// ```
 /// use std::future::Future;
@@ -263,6 +267,7 @@ enum WaitState<'a, T: ?Sized> {
 pub struct CondWaitFuture<'a, T: ?Sized> {
     cond: &'a Cond,
     state: WaitState<'a, T>,
+    wait: TaskWaiter,
 }
 
 impl<'a, T: ?Sized> Future for CondWaitFuture<'a, T> {
@@ -274,17 +279,17 @@ impl<'a, T: ?Sized> Future for CondWaitFuture<'a, T> {
             match core::mem::replace(&mut this.state, WaitState::Done) {
                 WaitState::Start(guard) => {
                     // Register before unlocking: a signal sent under the lock afterwards
-                    // finds us.
-                    let waiter = Waiter::task(cx.waker());
-                    this.cond.register(&waiter);
-                    let mutex = guard.mutex;
+                    // finds us. The waker is cloned before the list's lock is taken.
+                    let waiter = this.wait.arm(cx.waker());
+                    this.cond.register(waiter);
+                    this.wait.set_registered();
+                    this.state = WaitState::Waiting(guard.mutex);
                     drop(guard);
-                    this.state = WaitState::Waiting(mutex, waiter);
                     return Poll::Pending;
                 }
-                WaitState::Waiting(mutex, waiter) => {
-                    if waiter.set_waker(cx.waker()).is_none() {
-                        this.state = WaitState::Waiting(mutex, waiter);
+                WaitState::Waiting(mutex) => {
+                    if this.wait.poll(cx.waker()).is_pending() {
+                        this.state = WaitState::Waiting(mutex);
                         return Poll::Pending;
                     }
                     this.state = WaitState::Locking(mutex.lock_async());
@@ -302,10 +307,36 @@ impl<'a, T: ?Sized> Future for CondWaitFuture<'a, T> {
     }
 }
 
+impl<T: ?Sized> FusedFuture for CondWaitFuture<'_, T> {
+    fn is_terminated(&self) -> bool {
+        matches!(self.state, WaitState::Done)
+    }
+}
+
 impl<T: ?Sized> Drop for CondWaitFuture<'_, T> {
     fn drop(&mut self) {
-        if let WaitState::Waiting(_, waiter) = &self.state {
-            let _wake = self.cond.abandon(waiter);
+        match &self.state {
+            WaitState::Waiting(_) => {
+                if let Some(waiter) = self.wait.registered() {
+                    let _wake = self.cond.abandon(waiter);
+                }
+            }
+            // The signal was ours, but we never returned: whoever it was meant for next
+            // gets it (the lock future's own drop passes on a hand-off of the lock).
+            WaitState::Locking(_) => self.cond.signal(),
+            WaitState::Start(_) | WaitState::Done => {}
         }
+    }
+}
+
+impl<T: ?Sized> fmt::Debug for CondWaitFuture<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match self.state {
+            WaitState::Start(_) => "start",
+            WaitState::Waiting(_) => "waiting",
+            WaitState::Locking(_) => "locking",
+            WaitState::Done => "done",
+        };
+        f.debug_struct("CondWaitFuture").field("state", &state).finish()
     }
 }

@@ -86,5 +86,5 @@ pub use wait_group::{Token, WaitGroup, WaitGroupFuture};
 #[cfg(loom)]
 #[doc(hidden)]
 pub mod __loom {
-    pub use crate::waiter::{Slot, WaitList, Waiter, Wakeup, NOTIFIED};
+    pub use crate::waiter::{Slot, TaskWaiter, Token, WaitList, Waiter, Wakeup, Wakeups, NOTIFIED};
 }

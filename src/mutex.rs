@@ -2,7 +2,7 @@
 
 use crate::primitive::atomic::{AtomicUsize, Ordering};
 use crate::primitive::{Lock, MutPtr, UnsafeCell};
-use crate::waiter::{WaitList, Waiter};
+use crate::waiter::{TaskWaiter, WaitList, Waiter};
 use core::fmt;
 use core::future::Future;
 use core::ops::{Deref, DerefMut};
@@ -149,7 +149,7 @@ impl<T: ?Sized> Mutex<T> {
     /// assert_eq!(*m.try_lock().unwrap(), 2);
     /// ```
     pub fn lock_async(&self) -> LockFuture<'_, T> {
-        LockFuture { mutex: self, waiter: None }
+        LockFuture { mutex: self, wait: TaskWaiter::new() }
     }
 
     /// True while some guard holds the lock (a snapshot, for diagnostics).
@@ -239,10 +239,10 @@ impl<T: ?Sized> Mutex<T> {
             }
         }
         loop {
-            let waiter = match self.acquire_or_register(Waiter::current_thread) {
-                Ok(()) => return true,
-                Err(waiter) => waiter,
-            };
+            let waiter = Waiter::current_thread();
+            if self.acquire_or_register(&waiter) {
+                return true;
+            }
             if waiter.wait_deadline(deadline).is_none() {
                 // Timed out. If an unlock chose us meanwhile, take the lock if still free;
                 // otherwise its holder saw CONTENDED and will wake another waiter.
@@ -252,21 +252,20 @@ impl<T: ?Sized> Mutex<T> {
         }
     }
 
-    /// Takes the lock, or registers a waiter that the next unlock will wake.
-    fn acquire_or_register(&self, new_waiter: impl Fn() -> Waiter) -> Result<(), Waiter> {
+    /// Takes the lock (true), or registers `waiter` for the next unlock to wake (false).
+    fn acquire_or_register(&self, waiter: &Waiter) -> bool {
         loop {
             // CONTENDED rather than LOCKED: we cannot tell whether others still wait, so the
             // unlock that follows must check the list.
             if self.state.swap(CONTENDED, Ordering::Acquire) == UNLOCKED {
-                return Ok(());
+                return true;
             }
             let mut list = self.waiters.lock();
             // An unlock swaps the state before taking the list lock, so seeing CONTENDED
             // here means that unlock has not happened yet and will find our registration.
             if self.state.load(Ordering::Relaxed) == CONTENDED {
-                let waiter = new_waiter();
-                list.register(&waiter);
-                return Err(waiter);
+                list.register(waiter);
+                return false;
             }
         }
     }
@@ -399,7 +398,7 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for MutexGuard<'_, T> {
 #[must_use = "futures do nothing unless polled"]
 pub struct LockFuture<'a, T: ?Sized> {
     mutex: &'a Mutex<T>,
-    waiter: Option<Waiter>,
+    wait: TaskWaiter,
 }
 
 impl<'a, T: ?Sized> Future for LockFuture<'a, T> {
@@ -407,26 +406,24 @@ impl<'a, T: ?Sized> Future for LockFuture<'a, T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        let woken = ready!(Waiter::poll_registration(&mut this.waiter, cx.waker()));
+        let woken = ready!(this.wait.poll(cx.waker())).is_some();
         // Woken by an unlock: others may still be queued, so take the lock as CONTENDED
         // (below), never as LOCKED, or our unlock would not wake them (found by loom).
         if !woken && this.mutex.try_acquire() {
             return Poll::Ready(MutexGuard::new(this.mutex));
         }
-        match this.mutex.acquire_or_register(|| Waiter::task(cx.waker())) {
-            Ok(()) => Poll::Ready(MutexGuard::new(this.mutex)),
-            Err(waiter) => {
-                this.waiter = Some(waiter);
-                Poll::Pending
-            }
+        if this.mutex.acquire_or_register(this.wait.arm(cx.waker())) {
+            return Poll::Ready(MutexGuard::new(this.mutex));
         }
+        this.wait.set_registered();
+        Poll::Pending
     }
 }
 
 impl<T: ?Sized> Drop for LockFuture<'_, T> {
     fn drop(&mut self) {
-        if let Some(waiter) = self.waiter.take() {
-            let _wake = self.mutex.waiters.lock().abandon(&waiter);
+        if let Some(waiter) = self.wait.registered() {
+            let _wake = self.mutex.waiters.lock().abandon(waiter);
         }
     }
 }

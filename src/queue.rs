@@ -3,12 +3,13 @@
 
 use crate::cond::Cond;
 use crate::mutex::{Mutex, MutexGuard};
-use crate::waiter::Waiter;
+use crate::waiter::TaskWaiter;
 use alloc::collections::VecDeque;
 use core::fmt;
 use core::future::Future;
 use core::pin::Pin;
 use core::task::{ready, Context, Poll};
+use futures_core::FusedFuture;
 
 #[cfg(any(feature = "std", loom))]
 use crate::primitive::{deadline_after, Instant};
@@ -157,7 +158,7 @@ impl<T> BoundedQueue<T> {
     /// assert_eq!(block_on(queue.pop_async()), Some(5));
     /// ```
     pub fn push_async(&self, value: T) -> PushFuture<'_, T> {
-        PushFuture { queue: self, value: Some(value), waiter: None }
+        PushFuture { queue: self, value: Some(value), wait: TaskWaiter::new() }
     }
 
     /// Removes the oldest item, blocking while the queue is empty. `None` once the queue is
@@ -236,7 +237,7 @@ impl<T> BoundedQueue<T> {
     /// assert_eq!(block_on(queue.pop_async()), None);
     /// ```
     pub fn pop_async(&self) -> PopFuture<'_, T> {
-        PopFuture { queue: self, waiter: None }
+        PopFuture { queue: self, wait: TaskWaiter::new(), done: false }
     }
 
     /// Closes the queue: pushes fail from now on, blocked producers get their values back,
@@ -370,12 +371,12 @@ impl<T> BoundedQueue<T> {
         Ok(value)
     }
 
-    /// Registers a task waiter on `cond` while `ring` is still locked, so the state change
+    /// Registers a future's waiter (armed before `ring` was locked: arming clones the
+    /// waker, which is user code) on `cond` while `ring` is still locked, so the state change
     /// that will satisfy it cannot slip in between the check and the registration.
-    fn register(cond: &Cond, _ring: &MutexGuard<'_, Ring<T>>, cx: &Context<'_>) -> Waiter {
-        let waiter = Waiter::task(cx.waker());
-        cond.register(&waiter);
-        waiter
+    fn register(cond: &Cond, _ring: &MutexGuard<'_, Ring<T>>, wait: &mut TaskWaiter) {
+        cond.register(wait.waiter());
+        wait.set_registered();
     }
 }
 
@@ -414,7 +415,7 @@ impl<T> fmt::Debug for BoundedQueue<T> {
 pub struct PushFuture<'a, T> {
     queue: &'a BoundedQueue<T>,
     value: Option<T>,
-    waiter: Option<Waiter>,
+    wait: TaskWaiter,
 }
 
 // The value is never pinned: it moves into the queue by value.
@@ -439,9 +440,10 @@ impl<T> Future for PushFuture<'_, T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        ready!(Waiter::poll_registration(&mut this.waiter, cx.waker()));
+        ready!(this.wait.poll(cx.waker()));
         let value = this.value.take().expect("gosync: PushFuture polled after completion");
         let queue = this.queue;
+        this.wait.arm(cx.waker());
         let mut ring = queue.ring.lock_short();
         match queue.push_locked(&mut ring, value) {
             Ok(()) => {
@@ -452,17 +454,32 @@ impl<T> Future for PushFuture<'_, T> {
             Err(TryPushError::Closed(value)) => Poll::Ready(Err(Closed(value))),
             Err(TryPushError::Full(value)) => {
                 this.value = Some(value);
-                this.waiter = Some(BoundedQueue::register(&queue.not_full, &ring, cx));
+                BoundedQueue::register(&queue.not_full, &ring, &mut this.wait);
                 Poll::Pending
             }
         }
     }
 }
 
+impl<T> FusedFuture for PushFuture<'_, T> {
+    fn is_terminated(&self) -> bool {
+        self.value.is_none()
+    }
+}
+
+impl<T> fmt::Debug for PushFuture<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PushFuture")
+            .field("pending", &self.value.is_some())
+            .field("registered", &self.wait.registered().is_some())
+            .finish()
+    }
+}
+
 impl<T> Drop for PushFuture<'_, T> {
     fn drop(&mut self) {
-        if let Some(waiter) = self.waiter.take() {
-            let _wake = self.queue.not_full.abandon(&waiter);
+        if let Some(waiter) = self.wait.registered() {
+            let _wake = self.queue.not_full.abandon(waiter);
         }
     }
 }
@@ -488,7 +505,8 @@ impl<T> Drop for PushFuture<'_, T> {
 #[must_use = "futures do nothing unless polled"]
 pub struct PopFuture<'a, T> {
     queue: &'a BoundedQueue<T>,
-    waiter: Option<Waiter>,
+    wait: TaskWaiter,
+    done: bool,
 }
 
 impl<T> Future for PopFuture<'_, T> {
@@ -496,28 +514,46 @@ impl<T> Future for PopFuture<'_, T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
         let this = self.get_mut();
-        ready!(Waiter::poll_registration(&mut this.waiter, cx.waker()));
+        ready!(this.wait.poll(cx.waker()));
         let queue = this.queue;
+        this.wait.arm(cx.waker());
         let mut ring = queue.ring.lock_short();
-        match BoundedQueue::pop_locked(&mut ring) {
+        let result = match BoundedQueue::pop_locked(&mut ring) {
             Ok(value) => {
                 drop(ring);
                 queue.not_full.signal();
-                Poll::Ready(Some(value))
+                Some(value)
             }
-            Err(TryPopError::Closed) => Poll::Ready(None),
+            Err(TryPopError::Closed) => None,
             Err(TryPopError::Empty) => {
-                this.waiter = Some(BoundedQueue::register(&queue.not_empty, &ring, cx));
-                Poll::Pending
+                BoundedQueue::register(&queue.not_empty, &ring, &mut this.wait);
+                return Poll::Pending;
             }
-        }
+        };
+        this.done = true;
+        Poll::Ready(result)
+    }
+}
+
+impl<T> FusedFuture for PopFuture<'_, T> {
+    fn is_terminated(&self) -> bool {
+        self.done
+    }
+}
+
+impl<T> fmt::Debug for PopFuture<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PopFuture")
+            .field("done", &self.done)
+            .field("registered", &self.wait.registered().is_some())
+            .finish()
     }
 }
 
 impl<T> Drop for PopFuture<'_, T> {
     fn drop(&mut self) {
-        if let Some(waiter) = self.waiter.take() {
-            let _wake = self.queue.not_empty.abandon(&waiter);
+        if let Some(waiter) = self.wait.registered() {
+            let _wake = self.queue.not_empty.abandon(waiter);
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use crate::primitive::atomic::{AtomicU64, Ordering};
 use crate::primitive::{Arc, Lock};
-use crate::waiter::{WaitList, Waiter};
+use crate::waiter::{TaskWaiter, WaitList, Waiter};
 use core::fmt;
 use core::future::Future;
 use core::pin::Pin;
@@ -231,7 +231,7 @@ impl WaitGroup {
     /// assert_eq!(wg.count(), 0);
     /// ```
     pub fn wait_async(&self) -> WaitGroupFuture<'_> {
-        WaitGroupFuture { group: self, waiter: None, round: 0 }
+        WaitGroupFuture { group: self, wait: TaskWaiter::new(), round: 0 }
     }
 
     /// Runs `f` on a new thread, counted in the group (Go's `WaitGroup.Go`): `add(1)` now,
@@ -343,7 +343,10 @@ impl WaitGroup {
         // one step that leaves the counter alone: a new round may already have begun.
         // AcqRel: waiters that see the new round also see every done of the old one.
         self.inner.state.fetch_add(ROUND_ONE - WAITERS, Ordering::AcqRel);
-        list.notify_all();
+        let wakeups = list.notify_all();
+        // Wakers are user code: they run after the list's lock is released.
+        drop(list);
+        drop(wakeups);
     }
 }
 
@@ -404,8 +407,8 @@ impl fmt::Debug for Token {
 #[must_use = "futures do nothing unless polled"]
 pub struct WaitGroupFuture<'a> {
     group: &'a WaitGroup,
-    waiter: Option<Waiter>,
-    /// The round `waiter` waits for.
+    wait: TaskWaiter,
+    /// The round `wait` waits for.
     round: u64,
 }
 
@@ -414,17 +417,17 @@ impl Future for WaitGroupFuture<'_> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
-        let woken = ready!(Waiter::poll_registration(&mut this.waiter, cx.waker()));
+        let woken = ready!(this.wait.poll(cx.waker())).is_some();
         // A wake-up may come from an earlier round that raced our registration: check ours.
         let done = if woken { this.group.round_ended(this.round) } else { this.group.try_wait() };
         if done {
             return Poll::Ready(());
         }
-        let waiter = Waiter::task(cx.waker());
-        match this.group.register(&waiter) {
+        match this.group.register(this.wait.arm(cx.waker())) {
             None => Poll::Ready(()),
             Some(round) => {
-                (this.waiter, this.round) = (Some(waiter), round);
+                this.round = round;
+                this.wait.set_registered();
                 Poll::Pending
             }
         }
@@ -433,9 +436,9 @@ impl Future for WaitGroupFuture<'_> {
 
 impl Drop for WaitGroupFuture<'_> {
     fn drop(&mut self) {
-        if let Some(waiter) = self.waiter.take() {
+        if let Some(waiter) = self.wait.registered() {
             // No hand-over needed: the end of a round wakes every waiter.
-            self.group.inner.waiters.lock().cancel(&waiter);
+            self.group.inner.waiters.lock().cancel(waiter);
         }
     }
 }

@@ -14,6 +14,7 @@ use gosync::{Cond, Mutex};
 use loom::cell::UnsafeCell;
 use loom::sync::Arc;
 use loom::thread;
+use std::future::Future;
 use std::task::Poll;
 use std::time::Duration;
 
@@ -319,4 +320,51 @@ fn lock_future_dropped_racing_unlock() {
         s.saw_if(got, "dropped future's one poll got the lock", "dropped future was pending");
     });
     seen.assert_all(&["dropped future's one poll got the lock", "dropped future was pending"]);
+}
+
+/// A `CondWaitFuture` that was signalled and is dropped while it takes the lock back must
+/// pass the signal on. Two futures wait; a thread signals once while holding the lock, so
+/// the first future, polled concurrently, can be caught in its relock. The first is then
+/// dropped: unless its poll completed (it then consumed the signal, and main signals again),
+/// the one signal must still reach the second, or its `block_on` never returns (loom:
+/// deadlock).
+#[test]
+fn cond_wait_future_dropped_while_relocking_passes_the_signal_on() {
+    let seen = Outcomes::new();
+    let s = seen.clone();
+    loom::model(move || {
+        let shared = Arc::new((Mutex::new(()), Cond::new()));
+        let (mutex, cond) = &*shared;
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        let mut first = Box::pin(cond.wait_async(mutex.lock()));
+        assert!(first.as_mut().poll(&mut cx).is_pending(), "registered, lock released");
+        let mut second = Box::pin(cond.wait_async(mutex.lock()));
+        assert!(second.as_mut().poll(&mut cx).is_pending());
+
+        let signaller = {
+            let shared = shared.clone();
+            thread::spawn(move || {
+                let (mutex, cond) = &*shared;
+                let _held = mutex.lock();
+                cond.signal();
+            })
+        };
+        let outcome = first.as_mut().poll(&mut cx);
+        let completed = outcome.is_ready();
+        let relocking = !completed && format!("{first:?}").contains("locking");
+        drop(outcome);
+        drop(first);
+        signaller.join().unwrap();
+        if completed {
+            cond.signal();
+        }
+        drop(loom::future::block_on(second));
+        assert!(!mutex.is_locked());
+        s.saw(match (completed, relocking) {
+            (true, _) => "first completed",
+            (false, true) => "first dropped while relocking",
+            (false, false) => "first dropped while waiting",
+        });
+    });
+    seen.assert_all(&["first completed", "first dropped while relocking", "first dropped while waiting"]);
 }

@@ -10,7 +10,7 @@
 mod common;
 
 use common::Outcomes;
-use gosync::__loom::{Slot, WaitList, Waiter, NOTIFIED};
+use gosync::__loom::{Slot, TaskWaiter, Token, WaitList, Waiter, NOTIFIED};
 use loom::cell::UnsafeCell;
 use loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use loom::sync::{Arc, Mutex};
@@ -56,6 +56,14 @@ impl Wake for UnparkWaker {
 
 fn new_list<P>() -> Arc<Mutex<WaitList<P>>> {
     Arc::new(Mutex::new(WaitList::default()))
+}
+
+/// Nothing left that a notify could complete: dead registrations (cancelled waits stay in
+/// the list until skipped or compacted) are dropped by the failed notify, so the list is
+/// empty afterwards.
+fn assert_no_live_registration<P>(list: &mut WaitList<P>) {
+    assert!(list.notify_one_with(|_| {}).is_none(), "a live registration was left behind");
+    assert!(list.is_empty());
 }
 
 /// Notifies the longest waiter of `list`, waking it after the list's lock is released.
@@ -105,9 +113,7 @@ fn notify_races_cancel() {
             (None, Some(_)) => "notified, then cancel came late",
             (None, None) => "cancelled first",
         });
-        let mut list = list.lock().unwrap();
-        assert!(list.is_empty(), "no stale registration is left behind");
-        assert!(list.notify_one().is_none());
+        assert_no_live_registration(&mut list.lock().unwrap());
     });
     seen.assert_all(&["notified in time", "notified, then cancel came late", "cancelled first"]);
 }
@@ -152,7 +158,7 @@ fn notify_races_cancel_with_bystander() {
         // B still registered exactly when it was not notified.
         let mut list = list.lock().unwrap();
         assert_eq!(list.cancel(&b), b.token());
-        assert!(list.is_empty());
+        assert_no_live_registration(&mut list);
     });
     seen.assert_all(&["A kept it", "B got it"]);
 }
@@ -204,9 +210,7 @@ fn notify_races_abandon_passes_to_next() {
         assert_eq!(passed_on, a.token().is_some());
         s.saw_if(passed_on, "A notified, passed on", "A gone first, B notified directly");
         // No double notification: nothing stale left, nobody else to notify.
-        let mut list = list.lock().unwrap();
-        assert!(list.is_empty());
-        assert!(list.notify_one().is_none());
+        assert_no_live_registration(&mut list.lock().unwrap());
     });
     seen.assert_all(&["A notified, passed on", "A gone first, B notified directly"]);
 }
@@ -221,8 +225,8 @@ fn select_two_notifiers_complete_once() {
     loom::model(move || {
         let lists = Arc::new([Mutex::new(WaitList::default()), Mutex::new(WaitList::default())]);
         let selector = Waiter::current_thread();
-        lists[0].lock().unwrap().register_with(&selector, 1, ());
-        lists[1].lock().unwrap().register_with(&selector, 2, ());
+        lists[0].lock().unwrap().register_with(&selector, Token::case(1), ());
+        lists[1].lock().unwrap().register_with(&selector, Token::case(2), ());
 
         let notifiers: Vec<_> = (0..2)
             .map(|i| {
@@ -232,16 +236,17 @@ fn select_two_notifiers_complete_once() {
             .collect();
 
         let token = selector.wait();
-        assert!(token == 1 || token == 2, "completed with one of its tokens: {token}");
+        let (one, two) = (Token::case(1), Token::case(2));
+        assert!(token == one || token == two, "completed with one of its tokens: {token:?}");
         let won: Vec<bool> = notifiers.into_iter().map(|h| h.join().unwrap()).collect();
-        assert_eq!(won, [token == 1, token == 2], "exactly the list whose token it got won");
-        s.saw_if(token == 1, "list 1 won", "list 2 won");
+        assert_eq!(won, [token == one, token == two], "exactly the list whose token it got won");
+        s.saw_if(token == one, "list 1 won", "list 2 won");
 
         // The selector withdraws its other registration; cancel reports the winner.
         for list in lists.iter() {
             let mut list = list.lock().unwrap();
             assert_eq!(list.cancel(&selector), Some(token));
-            assert!(list.is_empty());
+            assert_no_live_registration(&mut list);
         }
     });
     seen.assert_all(&["list 1 won", "list 2 won"]);
@@ -257,8 +262,8 @@ fn select_notify_races_cancel() {
     loom::model(move || {
         let lists = Arc::new([Mutex::new(WaitList::default()), Mutex::new(WaitList::default())]);
         let selector = Waiter::current_thread();
-        lists[0].lock().unwrap().register_with(&selector, 1, ());
-        lists[1].lock().unwrap().register_with(&selector, 2, ());
+        lists[0].lock().unwrap().register_with(&selector, Token::case(1), ());
+        lists[1].lock().unwrap().register_with(&selector, Token::case(2), ());
 
         let notifier = {
             let lists = lists.clone();
@@ -273,14 +278,14 @@ fn select_notify_races_cancel() {
         assert_eq!(first, second, "both lists agree on the outcome");
         assert_eq!(first.is_some(), sent);
         if sent {
-            assert_eq!(first, Some(2));
+            assert_eq!(first, Some(Token::case(2)));
         }
         if early.is_some() {
             assert_eq!(early, first);
         }
         s.saw_if(sent, "completed by list 2", "gave up first");
         for list in lists.iter() {
-            assert!(list.lock().unwrap().is_empty());
+            assert_no_live_registration(&mut list.lock().unwrap());
         }
     });
     seen.assert_all(&["completed by list 2", "gave up first"]);
@@ -419,4 +424,170 @@ fn set_waker_races_notify() {
         s.saw_if(rearmed.is_none(), "re-armed first", "notified first");
     });
     seen.assert_all(&["re-armed first", "notified first"]);
+}
+
+/// A selector withdraws (`try_claim`, as it does before running an operation itself) while
+/// a notifier completes its registration, with a bystander B behind it. Exactly one wins:
+/// either the claim stands and the notification goes on to B, or the selector was completed
+/// first and its claim reports the list's token. The notification is never lost or doubled.
+#[test]
+fn claim_races_notify() {
+    let seen = Outcomes::new();
+    let s = seen.clone();
+    loom::model(move || {
+        let list = new_list();
+        let selector = Waiter::current_thread();
+        let (b_count, b_waker) = counting_waker();
+        let b = Waiter::task(&b_waker);
+        {
+            let mut list = list.lock().unwrap();
+            list.register_with(&selector, Token::case(0), ());
+            list.register(&b);
+        }
+        let notifier = {
+            let list = list.clone();
+            thread::spawn(move || notify_one(&list))
+        };
+        let claimed = selector.try_claim(Token::case(7));
+        assert!(notifier.join().unwrap(), "selector or B was waiting");
+        match claimed {
+            Ok(()) => {
+                assert_eq!(selector.token(), Some(Token::case(7)));
+                assert_eq!(b.token(), Some(NOTIFIED), "the notification went on to B");
+                assert_eq!(b_count.wakes.load(SeqCst), 1);
+            }
+            Err(winner) => {
+                assert_eq!(winner, Token::case(0));
+                assert_eq!(b.token(), None);
+                assert_eq!(b_count.wakes.load(SeqCst), 0);
+            }
+        }
+        s.saw_if(claimed.is_ok(), "claimed first", "notified first");
+    });
+    seen.assert_all(&["claimed first", "notified first"]);
+}
+
+/// Two selectors meet: S1 waits on list L1, S2 on L2; each then withdraws (claims itself)
+/// and tries to complete the other (as a select that found the other side ready does). They
+/// can never both complete against each other: at most one notify succeeds, and a selector
+/// completed by the other is exactly one whose own claim failed.
+#[test]
+fn two_selectors_never_both_complete_each_other() {
+    let seen = Outcomes::new();
+    let s = seen.clone();
+    loom::model(move || {
+        let lists = Arc::new([Mutex::new(WaitList::default()), Mutex::new(WaitList::default())]);
+        let s2_owner = {
+            let lists = lists.clone();
+            thread::spawn(move || {
+                let s2 = Waiter::current_thread();
+                lists[1].lock().unwrap().register_with(&s2, Token::case(0), ());
+                let claim = s2.try_claim(Token::case(9));
+                let completed_other = claim.is_ok() && notify_one(&lists[0]);
+                (claim, completed_other)
+            })
+        };
+        let s1 = Waiter::current_thread();
+        lists[0].lock().unwrap().register_with(&s1, Token::case(0), ());
+        let claim1 = s1.try_claim(Token::case(9));
+        let s1_completed_s2 = claim1.is_ok() && notify_one(&lists[1]);
+        let (claim2, s2_completed_s1) = s2_owner.join().unwrap();
+
+        assert!(!(s1_completed_s2 && s2_completed_s1), "both completed against each other");
+        assert_eq!(s1_completed_s2, claim2.is_err(), "S2 lost its claim exactly when S1 completed it");
+        assert_eq!(s2_completed_s1, claim1.is_err(), "S1 lost its claim exactly when S2 completed it");
+        s.saw(match (s1_completed_s2, s2_completed_s1) {
+            (true, _) => "S1 completed S2",
+            (_, true) => "S2 completed S1",
+            _ => "both withdrew",
+        });
+    });
+    seen.assert_all(&["S1 completed S2", "S2 completed S1", "both withdrew"]);
+}
+
+/// A thread's cached waiter is reused: its first wait (on A) times out and is cancelled,
+/// leaving a dead registration on A; its next wait is on B. A notifier racing on A may
+/// complete the first wait (cancel then reports it) but must never complete the second.
+#[test]
+fn reused_waiter_is_not_completed_by_a_dead_registration() {
+    let seen = Outcomes::new();
+    let s = seen.clone();
+    loom::model(move || {
+        let (a, b) = (new_list(), new_list());
+        let first = Waiter::current_thread();
+        a.lock().unwrap().register(&first);
+        let notifier = {
+            let a = a.clone();
+            thread::spawn(move || notify_one(&a))
+        };
+        let early = first.wait_deadline(Some(Instant::now()));
+        let cancelled = a.lock().unwrap().cancel(&first);
+        if early.is_some() {
+            assert_eq!(cancelled, early);
+        }
+        drop(first);
+
+        let second = Waiter::current_thread();
+        b.lock().unwrap().register(&second);
+        let sent = notifier.join().unwrap();
+        assert_eq!(sent, cancelled.is_some(), "A's notify reached the first wait or nobody");
+        assert_eq!(second.token(), None, "the second wait was completed through A");
+        assert_eq!(b.lock().unwrap().cancel(&second), None);
+        assert_no_live_registration(&mut a.lock().unwrap());
+        s.saw_if(sent, "first wait notified", "first wait cancelled first");
+    });
+    seen.assert_all(&["first wait notified", "first wait cancelled first"]);
+}
+
+/// A value handed to a receiver whose future is then dropped goes back where it came from.
+/// The channel here is a buffer and a list of receivers under one lock; the sender hands its
+/// value to a waiting receiver's slot, or buffers it. The receiver gives up concurrently:
+/// if cancel finds it completed, it puts the value back at the buffer's front. The value
+/// ends in the buffer exactly once, whatever the interleaving.
+#[test]
+fn handed_value_returns_when_the_receiver_gives_up() {
+    struct Chan {
+        buffer: std::collections::VecDeque<String>,
+        receivers: WaitList<Slot<String>>,
+    }
+    let seen = Outcomes::new();
+    let s = seen.clone();
+    loom::model(move || {
+        let chan = Arc::new(Mutex::new(Chan { buffer: Default::default(), receivers: WaitList::default() }));
+        let mut task = TaskWaiter::new();
+        let slot = Slot::empty();
+        let waiter = task.arm(Waker::noop()).clone();
+        chan.lock().unwrap().receivers.register_with(&waiter, NOTIFIED, slot.clone());
+        task.set_registered();
+
+        let sender = {
+            let chan = chan.clone();
+            thread::spawn(move || {
+                let mut chan = chan.lock().unwrap();
+                let mut value = Some(String::from("msg"));
+                let wake = chan.receivers.notify_one_with(|s| s.put(value.take().unwrap()).unwrap());
+                if let Some(value) = value {
+                    chan.buffer.push_back(value);
+                }
+                wake.is_some()
+            })
+        };
+
+        // The receiver's future is dropped: cancel, and give back a value handed to it.
+        let handed = {
+            let mut chan = chan.lock().unwrap();
+            let outcome = chan.receivers.cancel(task.registered().unwrap());
+            if outcome.is_some() {
+                chan.buffer.push_front(slot.take().expect("a completed receiver holds the value"));
+            }
+            outcome.is_some()
+        };
+        drop(task);
+        assert_eq!(sender.join().unwrap(), handed);
+        let chan = chan.lock().unwrap();
+        assert_eq!(chan.buffer.len(), 1, "the value is in the channel exactly once");
+        assert!(slot.take().is_none());
+        s.saw_if(handed, "handed, then given back", "buffered");
+    });
+    seen.assert_all(&["handed, then given back", "buffered"]);
 }
