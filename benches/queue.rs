@@ -1,4 +1,4 @@
-//! Bounded queue benchmarks (see /work/shared/BENCHMARKS.md for the names and targets).
+//! Bounded queue benchmarks: gosync beside std and crossbeam in one criterion group each.
 //!
 //! Groups and ids (kept exactly; `ratios.py` reads them):
 //! - `queue_spsc`: 10 000 items, 1 producer, 1 consumer, capacity 64

@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """Print gosync / baseline median-time ratios of criterion results as a markdown table.
 
-Usage: python3 benches/ratios.py [CRITERION_DIR]   (default: target/criterion)
+Usage: python3 benches/ratios.py [CRITERION_DIR ...]   (default: target/criterion)
 
 Reads CRITERION_DIR/<group>/<id>/new/estimates.json (median.point_estimate, in ns) for every
 group that has a `gosync` id, and prints one row per (group, baseline id). A ratio below 1.0
-means gosync is faster. Targets are in /work/shared/BENCHMARKS.md. Standard library only.
+means gosync is faster. Given several directories (one per separate `cargo bench` run, as
+benches/run3.sh makes them), it prints the median ratio over the runs with its min-max
+range: one run on a shared, noisy machine can be off by 2x. Standard library only.
 """
 
 import json
@@ -52,38 +54,36 @@ def collect(root):
     return groups
 
 
-def fmt_ns(ns):
-    for unit, scale in (("s", 1e9), ("ms", 1e6), ("µs", 1e3)):
-        if ns >= scale:
-            return f"{ns / scale:.3g} {unit}"
-    return f"{ns:.3g} ns"
+def ratios(groups):
+    """{(group, baseline): gosync_median / baseline_median}."""
+    out = {}
+    for group, ids in groups.items():
+        if "gosync" not in ids:
+            continue
+        for bid, base in ids.items():
+            if bid != "gosync":
+                out[(group, bid)] = ids["gosync"] / base if base > 0 else float("inf")
+    return out
 
 
 def main(argv):
-    root = argv[1] if len(argv) > 1 else os.path.join("target", "criterion")
-    if not os.path.isdir(root):
-        print(f"error: no criterion directory at {root}", file=sys.stderr)
-        return 2
-    groups = collect(root)
-    rows = []
-    for group in sorted(groups):
-        ids = groups[group]
-        if "gosync" not in ids:
-            continue
-        g = ids["gosync"]
-        for bid in sorted(ids):
-            if bid == "gosync":
-                continue
-            base = ids[bid]
-            ratio = g / base if base > 0 else float("inf")
-            rows.append((group, bid, fmt_ns(g), fmt_ns(base), f"{ratio:.2f}"))
-    if not rows:
-        print(f"no group with a `gosync` id under {root}", file=sys.stderr)
+    roots = argv[1:] or [os.path.join("target", "criterion")]
+    runs = []
+    for root in roots:
+        if not os.path.isdir(root):
+            print(f"error: no criterion directory at {root}", file=sys.stderr)
+            return 2
+        runs.append(ratios(collect(root)))
+    keys = sorted(set().union(*runs))
+    if not keys:
+        print(f"no group with a `gosync` id under {roots}", file=sys.stderr)
         return 1
-    print("| group | baseline | gosync median | baseline median | gosync / baseline |")
-    print("|---|---|---|---|---|")
-    for row in rows:
-        print("| " + " | ".join(row) + " |")
+    print(f"| group | baseline | gosync / baseline (median of {len(runs)}) | min-max |")
+    print("|---|---|---|---|")
+    for key in keys:
+        values = sorted(run[key] for run in runs if key in run)
+        median = values[len(values) // 2] if len(values) % 2 else sum(values[len(values) // 2 - 1 :][:2]) / 2
+        print(f"| {key[0]} | {key[1]} | {median:.2f} | {values[0]:.2f}-{values[-1]:.2f} |")
     return 0
 
 

@@ -53,14 +53,29 @@ pub struct Cond {
 }
 
 impl Cond {
-    /// A condition variable with no waiters.
+    /// A condition variable with no waiters. A `const fn`, so a `Cond` can be a `static`
+    /// (except under loom, whose types cannot be built in a const context).
     ///
     /// ```
-    /// let cond = gosync::Cond::new();
-    /// cond.signal(); // nobody waits: nothing happens
+    /// use gosync::{Cond, Mutex};
+    /// static READY: Mutex<bool> = Mutex::new(false);
+    /// static CHANGED: Cond = Cond::new();
+    /// std::thread::spawn(|| {
+    ///     *READY.lock() = true;
+    ///     CHANGED.broadcast();
+    /// });
+    /// let mut ready = READY.lock();
+    /// CHANGED.wait_while(&mut ready, |ready| !*ready);
     /// ```
+    #[cfg(not(loom))]
+    pub const fn new() -> Self {
+        Cond { waiters: Lock::new(WaitList::new()), has_waiters: AtomicBool::new(false) }
+    }
+
+    /// A condition variable with no waiters.
+    #[cfg(loom)]
     pub fn new() -> Self {
-        Cond { waiters: Lock::new(WaitList::default()), has_waiters: AtomicBool::new(false) }
+        Cond { waiters: Lock::new(WaitList::new()), has_waiters: AtomicBool::new(false) }
     }
 
     /// Releases `guard`'s lock, waits for a [`signal`](Cond::signal) or

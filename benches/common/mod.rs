@@ -1,5 +1,5 @@
 //! Shared by every bench file: criterion settings for the project's shared, noisy 2-core
-//! machines (see TESTING.md): few samples, short warm-up and measurement, no plots.
+//! machines: few samples, short warm-up and measurement, no plots.
 
 use criterion::Criterion;
 use std::time::Duration;
