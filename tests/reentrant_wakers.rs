@@ -219,3 +219,65 @@ fn queue_close_broadcast_with_reentrant_wakers() {
         assert_eq!(pop.as_mut().poll(&mut cx), std::task::Poll::Ready(None));
     }
 }
+
+/// A waker whose `clone` runs a callback (a `Waker` clone is user code too: the vtable's
+/// clone function).
+struct CloneHook(Box<dyn Fn() + Send + Sync>);
+
+fn clone_hook_waker(on_clone: impl Fn() + Send + Sync + 'static) -> Waker {
+    use std::task::{RawWaker, RawWakerVTable};
+    unsafe fn clone(data: *const ()) -> RawWaker {
+        // SAFETY: `data` came from `Arc::into_raw` of a live `Arc<CloneHook>`.
+        let hook = unsafe { &*(data as *const CloneHook) };
+        (hook.0)();
+        // SAFETY: as above; the clone owns one more strong count.
+        unsafe { Arc::increment_strong_count(data as *const CloneHook) };
+        RawWaker::new(data, &VTABLE)
+    }
+    unsafe fn wake(data: *const ()) {
+        // SAFETY: consumes the strong count this waker owned.
+        drop(unsafe { Arc::from_raw(data as *const CloneHook) });
+    }
+    unsafe fn wake_by_ref(_: *const ()) {}
+    unsafe fn drop_waker(data: *const ()) {
+        // SAFETY: as in `wake`.
+        drop(unsafe { Arc::from_raw(data as *const CloneHook) });
+    }
+    static VTABLE: RawWakerVTable = RawWakerVTable::new(clone, wake, wake_by_ref, drop_waker);
+    let data = Arc::into_raw(Arc::new(CloneHook(Box::new(on_clone)))) as *const ();
+    // SAFETY: the vtable functions above keep the `Arc` count balanced.
+    unsafe { Waker::from_raw(RawWaker::new(data, &VTABLE)) }
+}
+
+#[test]
+fn wakers_cloned_by_gosync_may_call_back_in() {
+    let _w = Watchdog::start("wakers_cloned_by_gosync_may_call_back_in");
+    let clones = Arc::new(AtomicUsize::new(0));
+    // A queue: the pop future stores its waker while deciding to wait under the queue's lock.
+    let queue = Arc::new(BoundedQueue::<u8>::new(1));
+    let (q, c) = (queue.clone(), clones.clone());
+    let waker = clone_hook_waker(move || {
+        let _ = q.try_pop(); // takes the queue's lock
+        c.fetch_add(1, Ordering::SeqCst);
+    });
+    let mut pop = Box::pin(queue.pop_async());
+    assert!(pop.as_mut().poll(&mut Context::from_waker(&waker)).is_pending());
+    assert!(clones.load(Ordering::SeqCst) >= 1, "the future keeps a clone of its waker");
+    drop(pop);
+
+    // A mutex: the lock future stores its waker while registering on the mutex's list.
+    let mutex = Arc::new(Mutex::new(()));
+    let (m, c) = (mutex.clone(), clones.clone());
+    let waker = clone_hook_waker(move || {
+        let mut probe = pin!(m.lock_async()); // registers on the mutex's list, then cancels
+        let _ = probe.as_mut().poll(&mut Context::from_waker(Waker::noop()));
+        c.fetch_add(1, Ordering::SeqCst);
+    });
+    let held = mutex.lock();
+    let before = clones.load(Ordering::SeqCst);
+    let mut lock = Box::pin(mutex.lock_async());
+    assert!(lock.as_mut().poll(&mut Context::from_waker(&waker)).is_pending());
+    assert!(clones.load(Ordering::SeqCst) > before);
+    drop(held);
+    drop(lock);
+}
