@@ -718,3 +718,41 @@ impl<T: ?Sized> fmt::Debug for LockFuture<'_, T> {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+
+    /// A panic while `unlocked` has released the lock (a Cond wait failing) leaves the guard
+    /// not holding it: its drop must not unlock the lock someone else took meanwhile.
+    #[test]
+    fn panic_while_unlocked_does_not_unlock_another_holders_lock() {
+        let m = Mutex::new(0);
+        let mut other = None;
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            let mut guard = m.lock();
+            guard.unlocked(|| {
+                other = Some(m.try_lock().expect("released while f runs"));
+                panic!("boom");
+            });
+        }));
+        assert!(result.is_err());
+        assert!(m.is_locked(), "the panicking guard's drop released `other`'s lock");
+        assert!(m.try_lock().is_none());
+        drop(other);
+        assert!(!m.is_locked());
+    }
+
+    /// Using a guard whose lock a panicking `unlocked` released panics with a gosync message.
+    #[test]
+    fn guard_used_after_a_panic_while_unlocked_panics_clearly() {
+        let m = Mutex::new(0);
+        let mut guard = m.lock();
+        let _ = catch_unwind(AssertUnwindSafe(|| guard.unlocked(|| panic!("boom"))));
+        let err = catch_unwind(AssertUnwindSafe(|| *guard + 1)).unwrap_err();
+        assert!(err.downcast_ref::<&str>().is_some_and(|msg| msg.starts_with("gosync:")));
+        drop(guard);
+        assert!(!m.is_locked());
+    }
+}
