@@ -31,7 +31,7 @@ mod imp {
         }
     }
 
-    pub(crate) use loom::cell::{MutPtr, UnsafeCell};
+    pub(crate) use super::cell::{MutPtr, UnsafeCell};
 
     /// Called once per turn of a retry loop: loom must see a scheduling point there, or a
     /// model that spins explodes its branch count.
@@ -206,8 +206,14 @@ mod imp {
     }
 }
 
-/// loom's `UnsafeCell` API (a tracked pointer per access) over `core::cell::UnsafeCell`, so
-/// that the same code checks under loom and compiles to plain pointer accesses otherwise.
+/// The value cell of a lock: `UnsafeCell` plus a pointer (`MutPtr`) that stands for one
+/// holder's access. Outside loom it is `core::cell::UnsafeCell` and a raw pointer; under loom
+/// the same API wraps loom's tracked cell, so that loom checks each access.
+///
+/// A holder reads through [`MutPtr::deref`] (`&T`, any number at once) and writes through
+/// [`MutPtr::deref_mut`] (`&mut T`, only while no other reference lives). Handing out `&mut T`
+/// for a read would be undefined behaviour as soon as two reads overlap: each new `&mut`
+/// invalidates every reference taken before it.
 #[cfg(not(loom))]
 mod cell {
     pub(crate) struct UnsafeCell<T: ?Sized>(core::cell::UnsafeCell<T>);
@@ -236,13 +242,69 @@ mod cell {
     }
 
     impl<T: ?Sized> MutPtr<T> {
+        /// Shared access.
+        ///
         /// # Safety
-        /// The caller has exclusive access to the cell for the lifetime of the reference.
+        /// Nobody writes to the cell while the reference lives (the caller holds the access
+        /// this pointer stands for, and no `deref_mut` reference of it is alive).
+        #[inline]
+        pub(crate) unsafe fn deref(&self) -> &T {
+            // SAFETY: forwarded to the caller.
+            unsafe { &*self.0 }
+        }
+
+        /// Exclusive access.
+        ///
+        /// # Safety
+        /// The caller has exclusive access to the cell for the lifetime of the reference: no
+        /// other reference to the value (shared or not) is alive or created meanwhile.
         #[inline]
         #[allow(clippy::mut_from_ref)]
-        pub(crate) unsafe fn deref(&self) -> &mut T {
+        pub(crate) unsafe fn deref_mut(&self) -> &mut T {
             // SAFETY: forwarded to the caller.
             unsafe { &mut *self.0 }
+        }
+    }
+}
+
+#[cfg(loom)]
+mod cell {
+    pub(crate) struct UnsafeCell<T: ?Sized>(loom::cell::UnsafeCell<T>);
+
+    /// loom's tracked pointer: loom records a write access for as long as it lives.
+    pub(crate) struct MutPtr<T: ?Sized>(loom::cell::MutPtr<T>);
+
+    impl<T> UnsafeCell<T> {
+        pub(crate) fn new(value: T) -> Self {
+            UnsafeCell(loom::cell::UnsafeCell::new(value))
+        }
+        pub(crate) fn into_inner(self) -> T {
+            self.0.into_inner()
+        }
+    }
+
+    impl<T: ?Sized> UnsafeCell<T> {
+        pub(crate) fn get_mut(&self) -> MutPtr<T> {
+            MutPtr(self.0.get_mut())
+        }
+        pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+            self.0.with_mut(f)
+        }
+    }
+
+    impl<T: ?Sized> MutPtr<T> {
+        /// Shared access; the same contract as outside loom. loom's own `deref` returns
+        /// `&mut T`, so this goes through the raw pointer instead.
+        pub(crate) unsafe fn deref(&self) -> &T {
+            // SAFETY: forwarded to the caller; the pointer is valid while `self` lives.
+            self.0.with(|ptr| unsafe { &*ptr })
+        }
+
+        /// Exclusive access; the same contract as outside loom.
+        #[allow(clippy::mut_from_ref)]
+        pub(crate) unsafe fn deref_mut(&self) -> &mut T {
+            // SAFETY: forwarded to the caller.
+            unsafe { self.0.deref() }
         }
     }
 }
