@@ -7,7 +7,7 @@ use crate::waiter::{TaskWaiter, WaitList, Waiter, Wakeup};
 use core::fmt;
 use core::future::Future;
 use core::pin::Pin;
-use core::task::{Context, Poll};
+use core::task::{ready, Context, Poll};
 use futures_core::FusedFuture;
 
 #[cfg(any(feature = "std", loom))]
@@ -97,7 +97,10 @@ impl Cond {
     pub fn wait<T: ?Sized>(&self, guard: &mut MutexGuard<'_, T>) {
         let waiter = Waiter::current_thread();
         self.register(&waiter);
-        guard.unlocked(|| waiter.wait());
+        // The waiter goes back to the thread's cache before the relock, which may need it.
+        guard.unlocked(move || {
+            waiter.wait();
+        });
     }
 
     /// Waits while `condition` holds: checks it under the lock, and waits again after each
@@ -211,7 +214,8 @@ impl Cond {
         let waiter = Waiter::current_thread();
         self.register(&waiter);
         // A signal that raced our timeout counts: the caller re-checks its condition anyway.
-        guard.unlocked(|| waiter.wait_deadline(deadline).is_some() || self.cancel(&waiter))
+        // `move`: the waiter goes back to the thread's cache before the relock needs one.
+        guard.unlocked(move || waiter.wait_deadline(deadline).is_some() || self.cancel(&waiter))
     }
 
     /// Runs `f` on the wait list under its lock, keeping `has_waiters` in step.
@@ -290,32 +294,35 @@ impl<'a, T: ?Sized> Future for CondWaitFuture<'a, T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
+        // The state changes only after the calls that may panic (they clone the waker, user
+        // code), so a panicking poll leaves a state whose drop cleans up.
         loop {
-            match core::mem::replace(&mut this.state, WaitState::Done) {
-                WaitState::Start(guard) => {
+            match &mut this.state {
+                WaitState::Start(_) => {
                     // Register before unlocking: a signal sent under the lock afterwards
                     // finds us. The waker is cloned before the list's lock is taken.
                     let waiter = this.wait.arm(cx.waker());
                     this.cond.register(waiter);
                     this.wait.set_registered();
+                    let WaitState::Start(guard) = core::mem::replace(&mut this.state, WaitState::Done) else {
+                        unreachable!()
+                    };
                     this.state = WaitState::Waiting(guard.mutex);
                     drop(guard);
                     return Poll::Pending;
                 }
                 WaitState::Waiting(mutex) => {
+                    let mutex: &'a Mutex<T> = mutex;
                     if this.wait.poll(cx.waker()).is_pending() {
-                        this.state = WaitState::Waiting(mutex);
                         return Poll::Pending;
                     }
                     this.state = WaitState::Locking(mutex.lock_async());
                 }
-                WaitState::Locking(mut lock) => match Pin::new(&mut lock).poll(cx) {
-                    Poll::Ready(guard) => return Poll::Ready(guard),
-                    Poll::Pending => {
-                        this.state = WaitState::Locking(lock);
-                        return Poll::Pending;
-                    }
-                },
+                WaitState::Locking(lock) => {
+                    let guard = ready!(Pin::new(lock).poll(cx));
+                    this.state = WaitState::Done;
+                    return Poll::Ready(guard);
+                }
                 WaitState::Done => panic!("gosync: CondWaitFuture polled after completion"),
             }
         }

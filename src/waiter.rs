@@ -50,25 +50,36 @@ use core::task::{Poll, Waker};
 use crate::primitive::{thread, Instant};
 
 /// What a waiter is completed with: which of its registrations fired. A waiter's state word
-/// holds `WAITING`, `CANCELLED` or a token, and a token can be neither by construction (it
-/// is at least 2).
+/// holds `WAITING` (0), `CANCELLED` (1), a token completed by a list (an even word >= 2), or
+/// a token the waiter claimed itself (that word + 1). A token can be neither `WAITING` nor
+/// `CANCELLED` by construction, and a claim is never mistaken for a list's completion.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct Token(NonZeroUsize);
 
 const WAITING: usize = 0;
 const CANCELLED: usize = 1;
+/// Set in the state word when the waiter claimed its token itself (`try_claim`).
+const CLAIMED: usize = 1;
 
 impl Token {
-    /// The token of a single-list primitive's registrations.
-    pub const NOTIFIED: Token = Token::case(0);
+    /// The token of a single-list primitive's registrations; no select case has it.
+    pub const NOTIFIED: Token = Token(match NonZeroUsize::new(2) {
+        Some(word) => word,
+        None => unreachable!(),
+    });
 
-    /// The token of case `index` of a select.
+    /// The token of case `index` of a select: `2 * (index + 2)`.
+    #[cfg_attr(not(any(test, loom)), allow(dead_code))] // select builds on it
     ///
     /// # Panics
-    /// `gosync: too many select cases` if `index` is within two of `usize::MAX`.
+    /// `gosync: too many select cases` if that overflows (more cases than memory holds).
     pub const fn case(index: usize) -> Token {
-        match index.checked_add(2) {
-            // `index + 2 >= 2`: neither WAITING nor CANCELLED.
+        let word = match index.checked_add(2) {
+            Some(n) => n.checked_mul(2),
+            None => None,
+        };
+        match word {
+            // Even and at least 4: neither WAITING, CANCELLED, NOTIFIED nor a claim.
             Some(word) => match NonZeroUsize::new(word) {
                 Some(word) => Token(word),
                 None => unreachable!(),
@@ -80,13 +91,13 @@ impl Token {
     /// The case index this token was made from.
     #[cfg_attr(not(any(test, loom)), allow(dead_code))] // select reads it
     pub const fn index(self) -> usize {
-        self.0.get() - 2
+        self.0.get() / 2 - 2
     }
 
     fn from_state(state: usize) -> Option<Token> {
         match state {
             WAITING | CANCELLED => None,
-            word => NonZeroUsize::new(word).map(Token),
+            word => NonZeroUsize::new(word & !CLAIMED).map(Token),
         }
     }
 }
@@ -131,7 +142,7 @@ impl Waiter {
     /// run by this thread that blocks). It goes back to the cache when the guard drops.
     #[cfg(any(feature = "std", loom))]
     pub fn current_thread() -> ThreadWaiter {
-        let cached = CACHED.try_with(|cell| cell.take()).ok().flatten();
+        let cached = CACHED.try_with(|cell| cell.take()).ok().flatten().filter(Waiter::reusable);
         let waiter = match cached {
             Some(waiter) => {
                 waiter.rearm();
@@ -144,7 +155,13 @@ impl Waiter {
                 parker: Some(thread::Parker::current()),
             })),
         };
-        ThreadWaiter(Some(waiter))
+        ThreadWaiter(Some(waiter), core::marker::PhantomData)
+    }
+
+    /// False once the generation counter is about to wrap: a fresh waiter replaces it, so a
+    /// registration left from 2^N waits ago can never match again.
+    fn reusable(&self) -> bool {
+        self.0.generation.load(Ordering::Relaxed) != usize::MAX
     }
 
     /// The token this waiter's current wait was completed with, once it has been.
@@ -222,7 +239,7 @@ impl Waiter {
             Some(winner) => Err(winner),
             None => {
                 // Release, as a completion: the claimer's own writes before it are ordered.
-                self.0.state.store(token.0.get(), Ordering::Release);
+                self.0.state.store(token.0.get() | CLAIMED, Ordering::Release);
                 Ok(())
             }
         }
@@ -288,16 +305,18 @@ impl Waiter {
         self.0.parker.as_ref().expect("gosync: a task waiter cannot block a thread")
     }
 
-    /// Moves the current wait from waiting to cancelled. `Err(token)` if it had already
-    /// been completed. The waker stays: it is dropped by its owner, outside every lock.
-    fn try_cancel(&self) -> Result<(), Token> {
+    /// Moves the current wait from waiting to cancelled. `Err(state)` with the completed
+    /// state word (a list's token, or a claim) if it had already been completed. The waker
+    /// stays: it is dropped by its owner, outside every lock.
+    fn try_cancel(&self) -> Result<(), usize> {
         let _slot = self.0.waker.lock();
         match self.0.state.load(Ordering::Relaxed) {
             WAITING => {
                 self.0.state.store(CANCELLED, Ordering::Relaxed);
                 Ok(())
             }
-            state => Token::from_state(state).map_or(Ok(()), Err),
+            CANCELLED => Ok(()),
+            completed => Err(completed),
         }
     }
 
@@ -325,8 +344,9 @@ std::thread_local! {
 
 /// The calling thread's cached [`Waiter`], lent for one wait (see
 /// [`Waiter::current_thread`]). Dereferences to the waiter.
+/// Not `Send`: the waiter parks and unparks the thread that took it.
 #[cfg(any(feature = "std", loom))]
-pub struct ThreadWaiter(Option<Waiter>);
+pub struct ThreadWaiter(Option<Waiter>, core::marker::PhantomData<*const ()>);
 
 #[cfg(any(feature = "std", loom))]
 impl core::ops::Deref for ThreadWaiter {
@@ -387,11 +407,16 @@ impl TaskWaiter {
     /// [`waiter`](Self::waiter) and mark it with [`set_registered`](Self::set_registered).
     pub fn arm(&mut self, waker: &Waker) -> &Waiter {
         match &self.waiter {
-            Some(waiter) => {
+            Some(waiter) if waiter.reusable() => {
                 waiter.rearm();
                 waiter.set_waker(waker);
             }
-            None => self.waiter = Some(Waiter::task(waker)),
+            _ => {
+                let fresh = Waiter::task(waker);
+                if let Some(old) = self.waiter.replace(fresh) {
+                    old.clear_waker();
+                }
+            }
         }
         self.registered = false;
         self.waiter.as_ref().expect("armed above")
@@ -421,6 +446,11 @@ impl Drop for TaskWaiter {
         // The owner's Drop has run by now and released every lock: the waker a dead
         // registration would otherwise keep alive is dropped here, safely.
         if let Some(waiter) = &self.waiter {
+            if self.registered {
+                // The owner did not withdraw (a panic cut its poll short): make the
+                // registration dead, so no notification is ever spent on it.
+                let _ = waiter.try_cancel();
+            }
             waiter.clear_waker();
         }
     }
@@ -490,10 +520,14 @@ struct Entry<P> {
 
 /// A FIFO of waiters, each with the token it is completed with and a payload. Not locked
 /// itself: its owner keeps it under a lock.
+///
+/// Registrations are dropped under that lock (when completed, skipped or compacted), so a
+/// payload must never own a user value at that point: a payload carrying one (a channel's
+/// value slot) is emptied by the side that completes or cancels it, under the same lock.
 pub struct WaitList<P = ()> {
     entries: VecDeque<Entry<P>>,
-    /// An upper bound on the dead registrations in `entries` (cancelled, or completed
-    /// elsewhere); compaction resets it.
+    /// An estimate of the dead registrations in `entries` (cancels counted, dead entries
+    /// skipped subtracted), which decides when to compact; compaction resets it.
     dead: usize,
 }
 
@@ -559,6 +593,10 @@ impl<P> WaitList<P> {
             let entry = self.entries.remove(index).expect("index is in bounds");
             return Some(Wakeup(match task {
                 Some(waker) => Wake::Task(waker),
+                // A task waiter whose waker is gone (its future was dropped mid-poll) has no
+                // one to wake; a thread waiter has its parker.
+                #[cfg(any(feature = "std", loom))]
+                None if entry.waiter.0.parker.is_none() => Wake::Nobody,
                 #[cfg(any(feature = "std", loom))]
                 None => Wake::Thread(entry.waiter),
                 #[cfg(not(any(feature = "std", loom)))]
@@ -597,6 +635,11 @@ impl<P> WaitList<P> {
     /// by another), and that completion stands: a value a notifier put in the payload is
     /// there for the caller to take back. Amortized O(1): the registration stays, dead.
     pub fn cancel(&mut self, waiter: &Waiter) -> Option<Token> {
+        self.cancel_raw(waiter).and_then(Token::from_state)
+    }
+
+    /// [`cancel`](Self::cancel), reporting the completed state word itself.
+    fn cancel_raw(&mut self, waiter: &Waiter) -> Option<usize> {
         let outcome = waiter.try_cancel().err();
         // Counted even when a notify already removed it: an over-count only brings the next
         // compaction forward, and compaction recounts.
@@ -633,8 +676,10 @@ impl<P> WaitList<P> {
     /// this list (`token` is what it registered here with) passes on to the next waiter, so
     /// no wake-up is lost. A completion from another list is that list's to pass on.
     pub fn abandon_with(&mut self, waiter: &Waiter, token: Token) -> Option<Wakeup> {
-        match self.cancel(waiter) {
-            Some(winner) if winner == token => self.notify_one_with(|_| {}),
+        // Exactly this list's completion (a claim carries the CLAIMED bit, another list's
+        // completion another token): only that one is ours to pass on.
+        match self.cancel_raw(waiter) {
+            Some(state) if state == token.0.get() => self.notify_one_with(|_| {}),
             _ => None,
         }
     }
@@ -730,14 +775,44 @@ mod tests {
     }
 
     #[test]
-    fn tokens_are_never_waiting_or_cancelled() {
-        assert_eq!(Token::NOTIFIED, Token::case(0));
-        for index in [0, 1, 7, usize::MAX - 2] {
+    fn tokens_are_never_waiting_cancelled_or_notified() {
+        for index in [0, 1, 7, usize::MAX / 2 - 2] {
             let token = Token::case(index);
             assert_eq!(token.index(), index);
-            assert!(token.0.get() != WAITING && token.0.get() != CANCELLED);
+            assert!(![WAITING, CANCELLED].contains(&token.0.get()));
+            assert!(token != NOTIFIED, "a select case collides with NOTIFIED");
+            assert_eq!(token.0.get() & CLAIMED, 0, "a token would read as a claim");
         }
-        assert!(std::panic::catch_unwind(|| Token::case(usize::MAX - 1)).is_err());
+        assert!(std::panic::catch_unwind(|| Token::case(usize::MAX / 2 - 1)).is_err());
+    }
+
+    #[test]
+    fn a_claim_is_never_passed_on_as_a_lists_notification() {
+        // The selector finds case 0 ready by itself and claims it; abandoning its case-0
+        // registration must not invent a notification for the next waiter.
+        let mut list = WaitList::new();
+        let (selector, bystander) = (Waiter::task(Waker::noop()), Waiter::task(Waker::noop()));
+        list.register_with(&selector, Token::case(0), ());
+        list.register(&bystander);
+        assert_eq!(selector.try_claim(Token::case(0)), Ok(()));
+        assert!(list.abandon_with(&selector, Token::case(0)).is_none());
+        assert_eq!(bystander.token(), None);
+        assert_eq!(selector.token(), Some(Token::case(0)), "the claimer reads its own token");
+    }
+
+    #[test]
+    fn a_task_waiter_dropped_while_registered_is_skipped_not_woken() {
+        // A future whose poll panicked after registering drops its TaskWaiter without
+        // withdrawing: the registration is dead, and the notification goes to the next.
+        let mut list = WaitList::new();
+        let mut task = TaskWaiter::new();
+        list.register(task.arm(Waker::noop()));
+        task.set_registered();
+        let next = Waiter::task(Waker::noop());
+        list.register(&next);
+        drop(task);
+        drop(list.notify_one().expect("the next waiter"));
+        assert_eq!(next.token(), Some(NOTIFIED));
     }
 
     #[test]
@@ -935,7 +1010,7 @@ mod tests {
         let live = Waiter::task(Waker::noop());
         list.register(&live);
         let mut task = TaskWaiter::new();
-        for _ in 0..10_000 {
+        for _ in 0..if cfg!(miri) { 200 } else { 10_000 } {
             let w = task.arm(Waker::noop()).clone();
             list.register(&w);
             assert_eq!(list.cancel(&w), None);

@@ -64,13 +64,20 @@ fn assert_no_allocation_per_wait(counts: [u64; 2]) {
 /// Runs `body(round)` on two threads in lock step for `ROUNDS` rounds and returns how many
 /// allocations each thread made after the warm-up rounds.
 fn allocations_after_warm_up(body: impl Fn(usize, usize) + Send + Sync + 'static) -> [u64; 2] {
+    allocations_after_warm_up_in(ROUNDS, body)
+}
+
+fn allocations_after_warm_up_in(
+    rounds: usize,
+    body: impl Fn(usize, usize) + Send + Sync + 'static,
+) -> [u64; 2] {
     let body = Arc::new(body);
     let spawn = |me: usize| {
         let body = body.clone();
         thread::spawn(move || {
             prime_thread_waiter();
             let mut before = 0;
-            for round in 0..ROUNDS {
+            for round in 0..rounds {
                 if round == WARM_UP {
                     before = allocations();
                 }
@@ -100,11 +107,12 @@ fn cond_ping_pong_waits_allocate_nothing() {
 #[test]
 fn contended_mutex_waits_allocate_nothing() {
     let mutex = Arc::new(Mutex::new(0u64));
-    let counts = allocations_after_warm_up(move |_, _| {
+    // Each holds it for 2 ms: far longer than a waiter spins, so every contended lock
+    // registers and parks.
+    let counts = allocations_after_warm_up_in(WARM_UP + 40, move |_, _| {
         let mut guard = mutex.lock();
         *guard += 1;
-        // Hold it long enough that the other thread stops spinning and parks.
-        thread::sleep(std::time::Duration::from_micros(if cfg!(miri) { 1 } else { 50 }));
+        thread::sleep(std::time::Duration::from_millis(2));
     });
     assert_no_allocation_per_wait(counts);
 }
@@ -129,4 +137,43 @@ fn queue_and_wait_group_waits_allocate_nothing() {
         }
     });
     assert_no_allocation_per_wait(counts);
+}
+
+#[test]
+fn cond_wait_whose_relock_must_wait_allocates_nothing() {
+    // The signaller keeps the lock for 3 ms after signalling, so the woken waiter's relock
+    // parks: it needs the thread's waiter again, while the Cond wait is still returning.
+    use std::sync::atomic::{AtomicBool, Ordering};
+    const WAITS: usize = if cfg!(miri) { 4 } else { 40 };
+    let pair = Arc::new((Mutex::new(0u32), Cond::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let signaller = {
+        let (pair, stop) = (pair.clone(), stop.clone());
+        thread::spawn(move || {
+            while !stop.load(Ordering::SeqCst) {
+                let mut flag = pair.0.lock();
+                if *flag == 1 {
+                    *flag = 0;
+                    pair.1.signal();
+                    thread::sleep(std::time::Duration::from_millis(3));
+                }
+                drop(flag);
+                thread::yield_now();
+            }
+        })
+    };
+    prime_thread_waiter();
+    let mut before = 0;
+    for round in 0..WARM_UP + WAITS {
+        if round == WARM_UP {
+            before = allocations();
+        }
+        let mut flag = pair.0.lock();
+        *flag = 1;
+        pair.1.wait_while(&mut flag, |flag| *flag == 1);
+    }
+    let made = allocations() - before;
+    stop.store(true, Ordering::SeqCst);
+    signaller.join().unwrap();
+    assert!(made <= ONE_TIME, "allocations in {WAITS} Cond waits with a contended relock: {made}");
 }

@@ -281,3 +281,36 @@ fn wakers_cloned_by_gosync_may_call_back_in() {
     drop(held);
     drop(lock);
 }
+
+/// A waker whose `clone` panics.
+fn panicking_clone_waker() -> Waker {
+    use std::task::{RawWaker, RawWakerVTable};
+    unsafe fn clone(_: *const ()) -> RawWaker {
+        panic!("this waker cannot be cloned")
+    }
+    unsafe fn noop(_: *const ()) {}
+    static VTABLE: RawWakerVTable = RawWakerVTable::new(clone, noop, noop, noop);
+    // SAFETY: the vtable's functions ignore the (null) data pointer.
+    unsafe { Waker::from_raw(RawWaker::new(std::ptr::null(), &VTABLE)) }
+}
+
+#[test]
+fn a_poll_that_panics_in_waker_clone_loses_no_signal() {
+    // An executor catches the panic of a poll and drops the task (as tokio does). The Cond
+    // must neither keep a registration nobody can wake nor spend the next signal on it.
+    let pair = Arc::new((Mutex::new(()), Cond::new()));
+    let (mutex, cond) = (&pair.0, &pair.1);
+    let mut doomed = Box::pin(cond.wait_async(mutex.lock()));
+    assert!(doomed.as_mut().poll(&mut Context::from_waker(Waker::noop())).is_pending());
+    let bad = panicking_clone_waker();
+    let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _ = doomed.as_mut().poll(&mut Context::from_waker(&bad));
+    }));
+    assert!(polled.is_err(), "the waker's clone panicked through poll");
+    drop(doomed);
+
+    let mut healthy = Box::pin(cond.wait_async(mutex.lock()));
+    assert!(healthy.as_mut().poll(&mut Context::from_waker(Waker::noop())).is_pending());
+    cond.signal();
+    assert!(healthy.as_mut().poll(&mut Context::from_waker(Waker::noop())).is_ready(), "the signal was lost");
+}
