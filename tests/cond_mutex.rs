@@ -70,7 +70,7 @@ fn mutex_unsized() {
 fn mutex_exclusion_under_contention() {
     let _w = Watchdog::start("mutex_exclusion_under_contention");
     const THREADS: usize = 4;
-    const ITERS: usize = 5_000;
+    const ITERS: usize = scaled(5_000, 40);
     struct State {
         counter: u64,
         inside: bool,
@@ -115,7 +115,7 @@ fn mutex_exclusion_under_contention() {
 #[test]
 fn mutex_exclusion_async_and_blocking_mixed() {
     let _w = Watchdog::start("mutex_exclusion_async_and_blocking_mixed");
-    const ITERS: usize = 3_000;
+    const ITERS: usize = scaled(3_000, 30);
     let m = Mutex::new(0u64);
     thread::scope(|s| {
         for t in 0..4 {
@@ -144,7 +144,7 @@ fn mutex_exclusion_async_and_blocking_mixed() {
 #[test]
 fn mutex_timed_out_waiters_do_not_swallow_wakeups() {
     let _w = Watchdog::start("mutex_timed_out_waiters_do_not_swallow_wakeups");
-    const ITERS: usize = 2_000;
+    const ITERS: usize = scaled(2_000, 20);
     let m = Mutex::new(0u64);
     let timed_hits = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
@@ -544,23 +544,29 @@ fn wait_while_waits_while_condition_true() {
         assert!(m.is_locked());
         *g += 0;
     }
+    // (value, the waiter is registered): each step waits until the waiter is inside
+    // wait_while, so every signal finds it and the count of condition checks is exact.
+    let state = Mutex::new((0u32, false));
     thread::scope(|s| {
         let h = s.spawn(|| {
-            let mut g = m.lock();
+            let mut g = state.lock();
             let mut calls = 0;
-            cond.wait_while(&mut g, |v| {
+            cond.wait_while(&mut g, |(v, waiting)| {
                 calls += 1;
-                *v < 5
+                *waiting = *v < 5;
+                *waiting
             });
-            assert!(calls >= 2);
-            *g
+            (g.0, calls)
         });
         for _ in 0..5 {
-            thread::sleep(Duration::from_millis(1));
-            *m.lock() += 1;
+            wait_until("the waiter is inside wait_while", || state.lock().1);
+            let mut g = state.lock();
+            g.1 = false;
+            g.0 += 1;
             cond.signal();
         }
-        assert_eq!(h.join().unwrap(), 5);
+        // One check on entry, one per signal: no spurious wake-up, none missed.
+        assert_eq!(h.join().unwrap(), (5, 6));
     });
 }
 
