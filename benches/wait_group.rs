@@ -1,4 +1,4 @@
-//! WaitGroup benchmarks (see /work/shared/BENCHMARKS.md for the names and targets).
+//! WaitGroup benchmarks: gosync against the std latch and crossbeam.
 //!
 //! Groups and ids (kept exactly; `ratios.py` reads them):
 //! - `wait_group_add_done`: `gosync`, `std_condvar`, `crossbeam`
@@ -107,14 +107,22 @@ fn task(acc: u64, i: usize) -> u64 {
 
 /// Fork-join design (the same for every id):
 ///
-/// Per iteration, 2 scoped threads are spawned and parked on a `Barrier` together with the main
-/// thread; the clock starts when the main thread leaves the barrier, so the (equal, large) spawn
-/// cost is outside the measurement. Each worker runs 1000 tiny tasks. The main thread registers
-/// one count per worker before spawning (Go's `wg.Add` before `go`), and each worker also does
-/// add(1) / done() around every task (a task-scoped registration, as `WaitGroup::guard` does), so
-/// the group's counter is hit from 2 threads at once: 2 x 1000 contended add/done pairs plus the
-/// final wake-up of the main thread. The clock stops when the main thread's wait() returns; the
-/// scope then joins the threads outside the measurement.
+/// Per iteration, 2 scoped threads are spawned; they and the main thread meet twice at one
+/// `Barrier`. The first meeting ("ready") means every worker is running, so the spawn cost stays
+/// outside the measurement. The main thread then starts the clock and only after that meets the
+/// workers again ("go"); a worker starts its tasks only when it leaves that second meeting, so
+/// no task can run before the clock starts. (With one meeting and the clock started after it,
+/// the workers could finish before the main thread read the clock, and the median swung
+/// between about 1 µs and 33 µs from run to run.) The clock stops when the main thread's wait
+/// returns (for `std_scope`: when both threads are joined). The measured span thus holds the
+/// release of the workers (a barrier wake-up, the same for every id), their work, and the
+/// wake-up of the main thread.
+///
+/// Each worker runs 1000 tiny tasks. The main thread registers one count per worker before
+/// spawning (Go's `wg.Add` before `go`), and each worker also does add(1) / done() around every
+/// task (a task-scoped registration, as `WaitGroup::guard` does), so the group's counter is hit
+/// from 2 threads at once: 2 x 1000 contended add/done pairs plus the final wake-up of the main
+/// thread. The scope joins the threads outside the measurement.
 /// - `gosync`: `add(2)` up front; per task `add(1)` ... `done()`; each worker `done()` at the end.
 /// - `std_condvar`: the same calls on the Mutex+Condvar latch.
 /// - `crossbeam`: one clone moved into each worker; per task `clone()` ... `drop()`; the worker's
@@ -135,7 +143,8 @@ fn fork_join(c: &mut Criterion) {
                     wg.add(WORKERS);
                     for _ in 0..WORKERS {
                         s.spawn(|| {
-                            barrier.wait();
+                            barrier.wait(); // ready
+                            barrier.wait(); // go: the clock is running
                             let mut acc = 0;
                             for i in 0..OPS {
                                 wg.add(1);
@@ -146,8 +155,7 @@ fn fork_join(c: &mut Criterion) {
                             wg.done();
                         });
                     }
-                    barrier.wait();
-                    let start = Instant::now();
+                    let start = start_workers(&barrier);
                     wg.wait();
                     start.elapsed()
                 });
@@ -166,7 +174,8 @@ fn fork_join(c: &mut Criterion) {
                     latch.add(WORKERS);
                     for _ in 0..WORKERS {
                         s.spawn(|| {
-                            barrier.wait();
+                            barrier.wait(); // ready
+                            barrier.wait(); // go: the clock is running
                             let mut acc = 0;
                             for i in 0..OPS {
                                 latch.add(1);
@@ -177,8 +186,7 @@ fn fork_join(c: &mut Criterion) {
                             latch.done();
                         });
                     }
-                    barrier.wait();
-                    let start = Instant::now();
+                    let start = start_workers(&barrier);
                     latch.wait();
                     start.elapsed()
                 });
@@ -196,7 +204,8 @@ fn fork_join(c: &mut Criterion) {
                     let handles: Vec<_> = (0..WORKERS)
                         .map(|_| {
                             s.spawn(|| {
-                                barrier.wait();
+                                barrier.wait(); // ready
+                                barrier.wait(); // go: the clock is running
                                 let mut acc = 0;
                                 for i in 0..OPS {
                                     acc = task(acc, i);
@@ -205,8 +214,7 @@ fn fork_join(c: &mut Criterion) {
                             })
                         })
                         .collect();
-                    barrier.wait();
-                    let start = Instant::now();
+                    let start = start_workers(&barrier);
                     for h in handles {
                         h.join().unwrap();
                     }
@@ -228,7 +236,8 @@ fn fork_join(c: &mut Criterion) {
                         let worker = wg.clone();
                         let barrier = &barrier;
                         s.spawn(move || {
-                            barrier.wait();
+                            barrier.wait(); // ready
+                            barrier.wait(); // go: the clock is running
                             let mut acc = 0;
                             for i in 0..OPS {
                                 let t = worker.clone();
@@ -239,8 +248,7 @@ fn fork_join(c: &mut Criterion) {
                             drop(worker);
                         });
                     }
-                    barrier.wait();
-                    let start = Instant::now();
+                    let start = start_workers(&barrier);
                     wg.wait();
                     start.elapsed()
                 });
@@ -250,6 +258,15 @@ fn fork_join(c: &mut Criterion) {
     });
 
     group.finish();
+}
+
+/// The main thread's side of the two meetings: waits until every worker is ready, starts the
+/// clock, then releases them. Returns the clock's start.
+fn start_workers(barrier: &Barrier) -> Instant {
+    barrier.wait(); // ready: every worker is running
+    let start = Instant::now();
+    barrier.wait(); // go: no worker starts its tasks before `start`
+    start
 }
 
 criterion_group! {

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{block_on, poll_once, ready, wait_until, CountingWaker, Watchdog, LONG};
+use common::{block_on, poll_once, ready, scaled, wait_until, CountingWaker, Watchdog, LONG};
 use gosync::{Cond, Mutex, MutexGuard};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -70,7 +70,7 @@ fn mutex_unsized() {
 fn mutex_exclusion_under_contention() {
     let _w = Watchdog::start("mutex_exclusion_under_contention");
     const THREADS: usize = 4;
-    const ITERS: usize = 5_000;
+    const ITERS: usize = scaled(5_000, 40);
     struct State {
         counter: u64,
         inside: bool,
@@ -115,7 +115,7 @@ fn mutex_exclusion_under_contention() {
 #[test]
 fn mutex_exclusion_async_and_blocking_mixed() {
     let _w = Watchdog::start("mutex_exclusion_async_and_blocking_mixed");
-    const ITERS: usize = 3_000;
+    const ITERS: usize = scaled(3_000, 30);
     let m = Mutex::new(0u64);
     thread::scope(|s| {
         for t in 0..4 {
@@ -144,7 +144,7 @@ fn mutex_exclusion_async_and_blocking_mixed() {
 #[test]
 fn mutex_timed_out_waiters_do_not_swallow_wakeups() {
     let _w = Watchdog::start("mutex_timed_out_waiters_do_not_swallow_wakeups");
-    const ITERS: usize = 2_000;
+    const ITERS: usize = scaled(2_000, 20);
     let m = Mutex::new(0u64);
     let timed_hits = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
@@ -441,9 +441,12 @@ struct Tokens {
     waiting: usize,
     tokens: usize,
     woke: usize,
+    wakeups: usize,
 }
 
-/// Each signal (with one token available) wakes a waiter that takes it.
+/// Each signal (with one token available) wakes exactly one waiter, which takes it. A Cond
+/// never wakes spuriously, so N signals mean exactly N returns from `wait` in all: a signal
+/// that woke more than one waiter shows up as extra returns.
 #[test]
 fn signal_wakes_one_waiter() {
     let _w = Watchdog::start("signal_wakes_one_waiter");
@@ -457,6 +460,7 @@ fn signal_wakes_one_waiter() {
                 g.waiting += 1;
                 while g.tokens == 0 {
                     cond.wait(&mut g);
+                    g.wakeups += 1;
                 }
                 g.tokens -= 1;
                 g.woke += 1;
@@ -476,6 +480,7 @@ fn signal_wakes_one_waiter() {
             assert_eq!(g.woke, k);
         }
     });
+    assert_eq!(m.lock().wakeups, N, "{N} signals must wake exactly {N} times");
 }
 
 #[test]
@@ -539,23 +544,29 @@ fn wait_while_waits_while_condition_true() {
         assert!(m.is_locked());
         *g += 0;
     }
+    // (value, the waiter is registered): each step waits until the waiter is inside
+    // wait_while, so every signal finds it and the count of condition checks is exact.
+    let state = Mutex::new((0u32, false));
     thread::scope(|s| {
         let h = s.spawn(|| {
-            let mut g = m.lock();
+            let mut g = state.lock();
             let mut calls = 0;
-            cond.wait_while(&mut g, |v| {
+            cond.wait_while(&mut g, |(v, waiting)| {
                 calls += 1;
-                *v < 5
+                *waiting = *v < 5;
+                *waiting
             });
-            assert!(calls >= 2);
-            *g
+            (g.0, calls)
         });
         for _ in 0..5 {
-            thread::sleep(Duration::from_millis(1));
-            *m.lock() += 1;
+            wait_until("the waiter is inside wait_while", || state.lock().1);
+            let mut g = state.lock();
+            g.1 = false;
+            g.0 += 1;
             cond.signal();
         }
-        assert_eq!(h.join().unwrap(), 5);
+        // One check on entry, one per signal: no spurious wake-up, none missed.
+        assert_eq!(h.join().unwrap(), (5, 6));
     });
 }
 
@@ -819,35 +830,50 @@ fn wait_async_cancel_before_signal() {
     drop(ready(w2.poll(&mut f2), "second waiter"));
 }
 
-/// Producer/consumer: a bounded buffer built from Mutex + two Conds using signal (not
-/// broadcast), so any lost wake-up stalls it (the watchdog and timed waits catch that).
+/// Producer/consumer: a bounded buffer built from a Mutex and two Conds, woken by `signal`
+/// only (no broadcast, no timed wait anywhere). Producers end the run with one stop marker
+/// per consumer, pushed like any item. Every wake-up the run needs thus comes from a single
+/// signal: a lost one leaves a thread waiting for good, and the watchdog aborts the run (the
+/// async consumer's `block_on` panics instead).
 #[test]
 fn producer_consumer_with_cond_and_mutex() {
     let _w = Watchdog::start("producer_consumer_with_cond_and_mutex");
     const PRODUCERS: usize = 2;
     const CONSUMERS: usize = 3;
-    const PER: usize = 2_000;
-    const CAP: usize = 2;
+    const PER: usize = scaled(2_000, 40);
+    // One slot: every item is a hand-off that needs its signal.
+    const CAP: usize = 1;
     struct Buf {
-        q: VecDeque<usize>,
+        /// `None` is a stop marker: the consumer that pops it ends.
+        q: VecDeque<Option<usize>>,
         done_producers: usize,
     }
     let m = Mutex::new(Buf { q: VecDeque::new(), done_producers: 0 });
     let not_full = Cond::new();
     let not_empty = Cond::new();
     let received = Mutex::new(Vec::new());
+    let push = |item: Option<usize>| {
+        let mut g = m.lock();
+        not_full.wait_while(&mut g, |b| b.q.len() >= CAP);
+        g.q.push_back(item);
+        not_empty.signal();
+        g
+    };
     thread::scope(|s| {
         for p in 0..PRODUCERS {
-            let (m, not_full, not_empty) = (&m, &not_full, &not_empty);
+            let (m, push) = (&m, &push);
             s.spawn(move || {
                 for i in 0..PER {
-                    let mut g = m.lock();
-                    not_full.wait_while(&mut g, |b| b.q.len() >= CAP);
-                    g.q.push_back(p * PER + i);
-                    not_empty.signal();
+                    push(Some(p * PER + i));
                 }
-                m.lock().done_producers += 1;
-                not_empty.broadcast();
+                let mut g = m.lock();
+                g.done_producers += 1;
+                if g.done_producers == PRODUCERS {
+                    drop(g);
+                    for _ in 0..CONSUMERS {
+                        drop(push(None));
+                    }
+                }
             });
         }
         for c in 0..CONSUMERS {
@@ -859,27 +885,31 @@ fn producer_consumer_with_cond_and_mutex() {
                     block_on(async {
                         let mut g = m.lock_async().await;
                         loop {
-                            if let Some(v) = g.q.pop_front() {
-                                mine.push(v);
-                                not_full.signal();
-                            } else if g.done_producers == PRODUCERS {
-                                break;
-                            } else {
-                                g = not_empty.wait_async(g).await;
+                            match g.q.pop_front() {
+                                Some(item) => {
+                                    not_full.signal();
+                                    match item {
+                                        Some(v) => mine.push(v),
+                                        None => break,
+                                    }
+                                }
+                                None => g = not_empty.wait_async(g).await,
                             }
                         }
                     });
                 } else {
                     let mut g = m.lock();
                     loop {
-                        if let Some(v) = g.q.pop_front() {
-                            mine.push(v);
-                            not_full.signal();
-                        } else if g.done_producers == PRODUCERS {
-                            break;
-                        } else {
-                            // Timed wait: a lost signal makes this spin slowly, never hang.
-                            not_empty.wait_timeout(&mut g, Duration::from_millis(50));
+                        match g.q.pop_front() {
+                            Some(item) => {
+                                not_full.signal();
+                                match item {
+                                    Some(v) => mine.push(v),
+                                    None => break,
+                                }
+                            }
+                            // Untimed: only a signal can end this wait.
+                            None => not_empty.wait(&mut g),
                         }
                     }
                 }
@@ -890,39 +920,139 @@ fn producer_consumer_with_cond_and_mutex() {
     let mut got = received.into_inner();
     got.sort_unstable();
     assert_eq!(got, (0..PRODUCERS * PER).collect::<Vec<_>>(), "every item exactly once");
+    assert!(m.lock().q.is_empty(), "every stop marker was taken");
 }
 
+/// Timed waiters racing a storm of signals. Two kinds of waiters share one Cond:
+/// - "sure" waiters wait with a timeout they never reach, so while one is registered a
+///   signal always finds a live registration;
+/// - "noise" waiters wait with tiny timeouts, so registrations come and go all the time and
+///   signals race their timeouts and withdrawals.
+///
+/// Each round the signaller waits (under the lock) until every sure waiter is registered in
+/// the current epoch, then sends `s <= SURE` signals while still holding the lock. Each signal
+/// thus completes exactly one registration, whoever's it is, and that waiter must return
+/// true: exactly `s` waits of this epoch return true, no more (a signal woke two, or a wait
+/// reported true with no signal) and no fewer (a signal was lost: swallowed by a waiter that
+/// timed out, or left on a stale registration). The epoch then ends with a broadcast, which
+/// releases the remaining sure waiters for the next round. The mutex keeps a count of every
+/// return from a wait, each made with the lock held again.
 #[test]
 fn signal_storm_with_timed_waiters_keeps_mutex_consistent() {
     let _w = Watchdog::start("signal_storm_with_timed_waiters_keeps_mutex_consistent");
-    let m = Mutex::new(0u64);
+    const SURE: usize = 2;
+    const NOISE: usize = 2;
+    const ROUNDS: usize = scaled(300, 12);
+    #[derive(Default)]
+    struct State {
+        epoch: usize,
+        /// Sure waiters registered in this epoch.
+        sure_registered: usize,
+        /// Waits begun in this epoch that returned true within it.
+        signalled: usize,
+        /// Noise waits begun in this epoch that timed out within it.
+        noise_timeouts: usize,
+        /// Every return from a wait (with the lock held again).
+        returns: u64,
+        stop: bool,
+    }
+    let m = Mutex::new(State::default());
     let cond = Cond::new();
-    let stop = AtomicBool::new(false);
-    let waits = AtomicUsize::new(0);
+    let returns_seen = AtomicUsize::new(0);
+    // Fails loudly (and releases every waiter first, so the scope can end) if `done` does not
+    // hold within LONG.
+    let await_state = |what: &str, done: &dyn Fn(&State) -> bool| {
+        let deadline = Instant::now() + LONG;
+        loop {
+            let mut g = m.lock();
+            if done(&g) {
+                return g;
+            }
+            if Instant::now() >= deadline {
+                g.stop = true;
+                drop(g);
+                cond.broadcast();
+                panic!("signal storm: timed out waiting until {what}");
+            }
+            drop(g);
+            thread::yield_now();
+        }
+    };
     thread::scope(|s| {
-        for _ in 0..3 {
+        for _ in 0..SURE {
             s.spawn(|| {
-                while !stop.load(Ordering::Relaxed) {
-                    let mut g = m.lock();
-                    cond.wait_timeout(&mut g, Duration::from_micros(200));
-                    *g += 1; // must hold the lock here whatever happened
-                    waits.fetch_add(1, Ordering::Relaxed);
+                let mut g = m.lock();
+                while !g.stop {
+                    // Register only after a noise wait of this epoch timed out: that waiter's
+                    // registration, if it were not withdrawn, would sit ahead of ours in the
+                    // (FIFO) wait list and swallow the first signal.
+                    while g.noise_timeouts == 0 && !g.stop {
+                        drop(g);
+                        thread::yield_now();
+                        g = m.lock();
+                    }
+                    if g.stop {
+                        break;
+                    }
+                    let epoch = g.epoch;
+                    g.sure_registered += 1;
+                    let notified = cond.wait_timeout(&mut g, LONG);
+                    g.returns += 1;
+                    returns_seen.fetch_add(1, Ordering::Relaxed);
+                    assert!(notified || g.stop, "a sure waiter timed out: a signal or broadcast was lost");
+                    if notified && g.epoch == epoch {
+                        g.signalled += 1;
+                    }
                 }
             });
         }
-        for i in 0..2_000 {
-            if i % 2 == 0 {
-                cond.signal();
-            } else {
-                cond.broadcast();
-            }
-            if i % 100 == 0 {
-                thread::yield_now();
-            }
+        for n in 0..NOISE {
+            let (m, cond, returns_seen) = (&m, &cond, &returns_seen);
+            s.spawn(move || {
+                let mut i = 0u64;
+                let mut g = m.lock();
+                while !g.stop {
+                    i += 1;
+                    let epoch = g.epoch;
+                    // From 0 to 100 us: registrations time out and are withdrawn all the
+                    // time, many of them right as a signal comes.
+                    const MICROS: [u64; 8] = [0, 1, 2, 5, 10, 20, 50, 100];
+                    let timeout = Duration::from_micros(MICROS[(i as usize + n * 3) % MICROS.len()]);
+                    let notified = cond.wait_timeout(&mut g, timeout);
+                    g.returns += 1;
+                    returns_seen.fetch_add(1, Ordering::Relaxed);
+                    if g.epoch == epoch {
+                        if notified {
+                            g.signalled += 1;
+                        } else {
+                            g.noise_timeouts += 1;
+                        }
+                    }
+                }
+            });
         }
-        stop.store(true, Ordering::Relaxed);
+        for round in 0..ROUNDS {
+            let signals = round % (SURE + 1);
+            let g = await_state("every sure waiter is registered", &|st| st.sure_registered == SURE);
+            for _ in 0..signals {
+                cond.signal();
+            }
+            drop(g);
+            let mut g = await_state("every signal was received", &|st| st.signalled >= signals);
+            assert_eq!(
+                g.signalled, signals,
+                "round {round}: {signals} signals made {} waits return true",
+                g.signalled
+            );
+            g.epoch += 1;
+            g.sure_registered = 0;
+            g.signalled = 0;
+            g.noise_timeouts = 0;
+            cond.broadcast();
+        }
+        m.lock().stop = true;
         cond.broadcast();
     });
-    assert_eq!(*m.lock(), waits.load(Ordering::Relaxed) as u64);
+    assert_eq!(m.lock().returns, returns_seen.load(Ordering::Relaxed) as u64);
     assert!(!m.is_locked());
 }

@@ -4,8 +4,8 @@
 mod common;
 
 use common::{
-    block_on, panic_message, poll_once, ready, wait_until, CountingWaker, DropCounter, DropLog, Watchdog,
-    LONG,
+    block_on, panic_message, poll_once, ready, scaled, wait_until, CountingWaker, DropCounter, DropLog,
+    Watchdog, LONG,
 };
 use gosync::{BoundedQueue, Closed, PopTimeoutError, PushTimeoutError, TryPopError, TryPushError};
 use proptest::prelude::*;
@@ -696,7 +696,8 @@ fn op_strategy() -> impl Strategy<Value = Op> {
 
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: 256,
+        // Under Miri each case costs 100x or more: a handful still runs every kind of step.
+        cases: scaled(256, 6) as u32,
         failure_persistence: None,
         ..ProptestConfig::default()
     })]
@@ -757,12 +758,21 @@ proptest! {
                     prop_assert_eq!(q.close(), !closed, "step {}", step);
                     closed = true;
                 }
-                Op::Len => {}
+                Op::Len => {
+                    // The observers alone, between two operations: they read and never change.
+                    prop_assert_eq!(q.len(), model.len(), "len at step {}", step);
+                    prop_assert_eq!(q.is_empty(), model.is_empty(), "is_empty at step {}", step);
+                    prop_assert_eq!(q.is_full(), model.len() == cap, "is_full at step {}", step);
+                    let debug = format!("{q:?}");
+                    let expect = format!("len: {}, capacity: {cap}, closed: {closed}", model.len());
+                    prop_assert!(debug.contains(&expect), "Debug {} at step {}", debug, step);
+                }
             }
+            // After every operation, whatever it was.
             prop_assert_eq!(q.len(), model.len(), "len after step {}", step);
-            prop_assert_eq!(q.is_empty(), model.is_empty());
-            prop_assert_eq!(q.is_full(), model.len() == cap);
-            prop_assert_eq!(q.is_closed(), closed);
+            prop_assert_eq!(q.is_empty(), model.is_empty(), "is_empty after step {}", step);
+            prop_assert_eq!(q.is_full(), model.len() == cap, "is_full after step {}", step);
+            prop_assert_eq!(q.is_closed(), closed, "is_closed after step {}", step);
             prop_assert_eq!(q.capacity(), cap);
         }
         // Drain at the end: remaining items in order.
@@ -779,7 +789,7 @@ proptest! {
 
 const PRODUCERS: usize = 3;
 const CONSUMERS: usize = 3;
-const PER_PRODUCER: usize = 1_500;
+const PER_PRODUCER: usize = scaled(1_500, 30);
 const TOTAL: usize = PRODUCERS * PER_PRODUCER;
 
 fn check_exactly_once(mut got: Vec<usize>) {
@@ -962,13 +972,13 @@ fn stress_async_only_fresh_futures() {
 #[test]
 fn stress_close_while_busy_with_drop_counting() {
     let _w = Watchdog::start("stress_close_while_busy_with_drop_counting");
-    for round in 0..10 {
+    for round in 0..scaled(10, 2) {
         let log = DropLog::new();
         let q = BoundedQueue::new(2);
         let received = AtomicUsize::new(0);
         let returned = AtomicUsize::new(0);
         let started = AtomicUsize::new(0);
-        const N: usize = 300;
+        const N: usize = scaled(300, 20);
         thread::scope(|s| {
             for p in 0..2 {
                 let (q, log, returned, started) = (&q, &log, &returned, &started);
@@ -1015,7 +1025,7 @@ fn stress_close_while_busy_with_drop_counting() {
 fn stress_drop_counting_no_leak_no_double_drop() {
     let _w = Watchdog::start("stress_drop_counting_no_leak_no_double_drop");
     let log = DropLog::new();
-    const N: usize = 2_000;
+    const N: usize = scaled(2_000, 40);
     let left;
     {
         let q = BoundedQueue::new(3);

@@ -464,23 +464,86 @@ fn wait_async_on_several_threads() {
     }
 }
 
-/// Stress: the counter goes up and down from many threads, waiters of all kinds race done().
+/// Stress: one group reused for many rounds, with several waiters of every kind per round,
+/// racing the round's `done()`s from their registration on. Each waiter checks that the round
+/// it waited for really completed: every worker's work of that round is visible (published by
+/// `done`, read with Relaxed loads, so only the group's happens-before can make it so).
 #[test]
 fn stress_rounds_with_racing_waiters() {
+    use std::sync::Barrier;
     let _w = Watchdog::start("stress_rounds_with_racing_waiters");
-    for _ in 0..200 {
-        let wg = WaitGroup::new();
-        let hits = Arc::new(AtomicUsize::new(0));
-        wg.add(3);
-        for _ in 0..3 {
-            let (wg, hits) = (wg.clone(), hits.clone());
-            thread::spawn(move || {
-                hits.fetch_add(1, Ordering::Relaxed);
-                wg.done();
+    const ROUNDS: usize = if cfg!(miri) { 12 } else { 300 };
+    const WORKERS: usize = 3;
+    const WAITERS: usize = 3;
+    let wg = WaitGroup::new();
+    // The round each worker last finished.
+    let work: Vec<AtomicUsize> = (0..WORKERS).map(|_| AtomicUsize::new(usize::MAX)).collect();
+    // Workers, waiters and the main thread meet here twice per round: at its start (after the
+    // main thread's add) and at its end (after every waiter has checked).
+    let barrier = Barrier::new(WORKERS + WAITERS + 1);
+    let failures = std::sync::Mutex::new(Vec::new());
+    thread::scope(|s| {
+        for w in 0..WORKERS {
+            let (wg, work, barrier) = (&wg, &work, &barrier);
+            s.spawn(move || {
+                for round in 0..ROUNDS {
+                    barrier.wait();
+                    if (round + w) % 3 == 0 {
+                        thread::yield_now();
+                    }
+                    work[w].store(round, Ordering::Relaxed);
+                    wg.done();
+                    barrier.wait();
+                }
             });
         }
-        wg.wait();
-        assert_eq!(hits.load(Ordering::Relaxed), 3);
-        assert_eq!(wg.count(), 0);
-    }
+        for k in 0..WAITERS {
+            let (wg, work, barrier, failures) = (&wg, &work, &barrier, &failures);
+            s.spawn(move || {
+                for round in 0..ROUNDS {
+                    barrier.wait();
+                    let reached_zero = match (round + k) % 3 {
+                        0 => {
+                            wg.wait();
+                            true
+                        }
+                        1 => wg.wait_timeout(LONG),
+                        _ => {
+                            block_on(wg.wait_async());
+                            true
+                        }
+                    };
+                    // Record rather than panic: a panicking waiter would leave the others
+                    // stuck at the barrier, and the message lost in the watchdog's abort.
+                    let mut failed = failures.lock().unwrap();
+                    if !reached_zero {
+                        failed.push(format!("round {round}: waiter {k}'s wait_timeout gave up"));
+                    }
+                    for (w, done) in work.iter().enumerate() {
+                        let seen = done.load(Ordering::Relaxed);
+                        if seen != round {
+                            failed.push(format!(
+                                "round {round}: waiter {k} returned before worker {w}'s work (saw round {seen})"
+                            ));
+                        }
+                    }
+                    drop(failed);
+                    barrier.wait();
+                }
+            });
+        }
+        for _ in 0..ROUNDS {
+            wg.add(WORKERS);
+            barrier.wait();
+            barrier.wait();
+            assert_eq!(wg.count(), 0);
+        }
+    });
+    let failures = failures.into_inner().unwrap();
+    assert!(
+        failures.is_empty(),
+        "{} failures, the first: {:?}",
+        failures.len(),
+        &failures[..failures.len().min(3)]
+    );
 }

@@ -9,6 +9,15 @@
 //!   "dropped exactly once" (no leak, no double drop).
 //! - [`Watchdog`]: turns a hang (deadlock, lost wake-up in a blocking call) into a loud
 //!   process abort with a message instead of a CI run that never ends.
+//! - [`scaled`]: an iteration count, smaller under Miri.
+//!
+//! # Under Miri
+//! Miri runs the tests 100x or more slower and, with isolation on, its clock is virtual: it
+//! advances with every interpreted step, and jumps straight to the next deadline when every
+//! thread is blocked. So a limit meant as "never reached" must be far longer under Miri (a
+//! correct but slow test would otherwise trip it), and it costs nothing to make it so: a
+//! real hang still ends, at once, at the limit. The limits below are an hour of virtual time
+//! under Miri.
 #![allow(dead_code)]
 
 use std::future::Future;
@@ -21,11 +30,26 @@ use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
 /// How long [`block_on`] waits for a wake-up before declaring it lost.
-pub const BLOCK_ON_LIMIT: Duration = Duration::from_secs(10);
+pub const BLOCK_ON_LIMIT: Duration = if cfg!(miri) { MIRI_LIMIT } else { Duration::from_secs(10) };
 
 /// A timeout that a correct implementation never reaches; used for the timed forms in
 /// tests so that a lost wake-up fails the test instead of hanging it.
-pub const LONG: Duration = Duration::from_secs(10);
+pub const LONG: Duration = if cfg!(miri) { MIRI_LIMIT } else { Duration::from_secs(10) };
+
+/// The suite's watchdog limit: the whole suite runs in a few seconds.
+pub const WATCHDOG_LIMIT: Duration = if cfg!(miri) { MIRI_LIMIT } else { Duration::from_secs(20) };
+
+/// Every "never reached" limit under Miri: an hour of its virtual time.
+const MIRI_LIMIT: Duration = Duration::from_secs(3600);
+
+/// `normal` iterations, or `miri` of them under Miri (where each costs 100x or more).
+pub const fn scaled(normal: usize, miri: usize) -> usize {
+    if cfg!(miri) {
+        miri
+    } else {
+        normal
+    }
+}
 
 struct ThreadWaker {
     thread: Thread,
@@ -238,9 +262,9 @@ impl Watchdog {
         Watchdog { _tx: tx }
     }
 
-    /// The default limit used by the suite: 20 s (the whole suite runs in a few seconds).
+    /// The suite's limit, [`WATCHDOG_LIMIT`].
     pub fn start(name: &'static str) -> Self {
-        Self::new(name, Duration::from_secs(20))
+        Self::new(name, WATCHDOG_LIMIT)
     }
 }
 
