@@ -83,6 +83,11 @@ pub use queue::{
 };
 pub use wait_group::{Token, WaitGroup, WaitGroupFuture};
 
+/// The README's Rust examples, compiled and run as doc tests so that they stay correct.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
 /// gosync's wake-up mechanism, exposed only under `cfg(loom)` for the loom models of
 /// `loom-tests/`. Not a public API.
 #[cfg(loom)]
