@@ -121,8 +121,9 @@ impl WaitGroup {
         loop {
             if current == WAITERS && n > 0 {
                 // The last round ended but its waiters are not released yet: release them
-                // before our increment lands, so that no waiter can join their round while
-                // it holds our count (the waiters a late release must not wake).
+                // before our increment lands. Otherwise a wait starting after our increment
+                // would join that round's list and be woken by its late release, while the
+                // counter holds our count.
                 self.release_ended_round();
                 current = snapshot(state);
                 continue;
