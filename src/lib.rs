@@ -22,8 +22,10 @@
 //! | `std` | yes | blocking and timed forms, [`WaitGroup::go`], `std::error::Error` impls, parking_lot locks |
 //! | none | | `no_std` + `alloc`: `try_` and async forms |
 //!
-//! [`WaitGroup`] keeps its state in an `AtomicU64`, so targets without 64-bit atomics are not
-//! supported yet.
+//! Without `std`, gosync needs only `alloc` and pointer-sized atomics with compare-and-swap,
+//! so it runs on 32-bit microcontrollers such as the Cortex-M4 (`thumbv7em-none-eabihf`). Its
+//! internal locks spin there, briefly, so do not call it from an interrupt handler that may
+//! have interrupted a gosync call on the same core.
 //!
 //! # Model checking your own code
 //!
@@ -80,6 +82,11 @@ pub use queue::{
     BoundedQueue, Closed, PopFuture, PopTimeoutError, PushFuture, PushTimeoutError, TryPopError, TryPushError,
 };
 pub use wait_group::{Token, WaitGroup, WaitGroupFuture};
+
+/// The README's Rust examples, compiled and run as doc tests so that they stay correct.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
 
 /// gosync's wake-up mechanism, exposed only under `cfg(loom)` for the loom models of
 /// `loom-tests/`. Not a public API.

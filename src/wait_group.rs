@@ -1,38 +1,50 @@
 //! [`WaitGroup`]: Go's `sync.WaitGroup`, for threads and async tasks.
 
-use crate::primitive::atomic::{AtomicU64, Ordering};
+use crate::primitive::atomic::{AtomicUsize, Ordering};
 use crate::primitive::{Arc, Lock};
 use crate::waiter::{TaskWaiter, WaitList, Waiter};
 use core::fmt;
 use core::future::Future;
 use core::pin::Pin;
 use core::task::{ready, Context, Poll};
+use futures_core::future::FusedFuture;
 
 #[cfg(any(feature = "std", loom))]
 use crate::primitive::{deadline_after, thread, Instant};
 #[cfg(any(feature = "std", loom))]
 use core::time::Duration;
 
-// The whole state is one word, so that add, done and an idle wait are one atomic operation:
-//   bit 0      WAITERS: someone is registered on the wait list for this round
-//   bits 1-32  the counter
-//   bits 33-63 the round: bumped when the counter reaches zero with waiters registered, so a
-//              waiter can tell "my round ended" from a new round that began meanwhile.
+// The whole state is one pointer-sized word, so that add, done and an idle wait are one atomic
+// operation on every target with pointer-sized atomics (32-bit microcontrollers included):
+//   bit 0      WAITERS: someone is registered on the wait list for the current round
+//   bits 1..   the counter, at most MAX_COUNT
 // WAITERS is set and cleared only under the wait list's lock. A counter at zero with WAITERS
-// still set is a round that has ended but whose waiters are not yet released: whoever sees
-// it first in the result of its own atomic operation (the done that got there, or an add
-// that came right after) releases them, in `end_round`.
-const WAITERS: u64 = 1;
-const ONE: u64 = 1 << 1;
-const MAX_COUNT: u64 = u32::MAX as u64;
-const ROUND_ONE: u64 = 1 << 33;
+// still set is a round that has ended but whose waiters are not yet released ("pending").
+// That state is frozen until someone releases it (`release_ended_round`): `done` refuses to go
+// below zero, `register` does not touch a zero counter, and `add` releases the ended round
+// *before* its own increment lands. So a waiter registered while the counter was above zero is
+// completed only by the end of that very round, never by a release of an earlier round that a
+// new `add` overtook; and a notified waiter needs no round number to know its round ended.
+// The word holds no round number, so nothing in it can wrap around, whatever its width.
+const WAITERS: usize = 1;
+const ONE: usize = 1 << 1;
+const MAX_COUNT: usize = usize::MAX >> 1;
 
-fn count(state: u64) -> u64 {
-    (state >> 1) & MAX_COUNT
+fn count(state: usize) -> usize {
+    state >> 1
 }
 
-fn round(state: u64) -> u64 {
-    state >> 33
+/// The state's value, to start a compare-and-swap loop with (a stale value only costs a retry).
+#[inline]
+fn snapshot(state: &AtomicUsize) -> usize {
+    // Under loom, read it with a read-modify-write that changes nothing. loom's partial-order
+    // reduction remembers only the last access to an atomic, so another thread's load that
+    // came before our load and CAS is never reordered after the CAS (loom issues 166 and 392):
+    // a model would miss, e.g., a `try_wait` that sees the zero our `done` makes.
+    #[cfg(loom)]
+    return state.fetch_add(0, Ordering::Relaxed);
+    #[cfg(not(loom))]
+    state.load(Ordering::Relaxed)
 }
 
 /// Waits for a collection of tasks to finish: Go's `sync.WaitGroup` (with `WaitGroup.Go`).
@@ -41,6 +53,10 @@ fn round(state: u64) -> u64 {
 /// [`wait`](WaitGroup::wait) blocks until the count is zero. Clones are handles to the same
 /// counter. A call to `done` synchronizes with the return of every wait it unblocks: what a
 /// task wrote before `done` is visible after `wait`.
+///
+/// Misuse panics and leaves the counter as it was: `done` on a zero counter panics with
+/// `gosync: negative WaitGroup counter` (as in Go), and an `add` past the counter's limit
+/// with `gosync: WaitGroup counter overflow`. Neither disturbs other handles or waiters.
 ///
 /// # WaitGroup vs `crossbeam::sync::WaitGroup` and `std::thread::scope`
 /// crossbeam's group counts clones (cloning adds, dropping is done) and its wait consumes the
@@ -69,7 +85,7 @@ pub struct WaitGroup {
 }
 
 struct Inner {
-    state: AtomicU64,
+    state: AtomicUsize,
     waiters: Lock<WaitList>,
 }
 
@@ -83,14 +99,15 @@ impl WaitGroup {
     /// ```
     pub fn new() -> Self {
         WaitGroup {
-            inner: Arc::new(Inner { state: AtomicU64::new(0), waiters: Lock::new(WaitList::default()) }),
+            inner: Arc::new(Inner { state: AtomicUsize::new(0), waiters: Lock::new(WaitList::default()) }),
         }
     }
 
     /// Adds `n` to the counter. Call it before starting the work it counts, as in Go.
     ///
     /// # Panics
-    /// `gosync: WaitGroup counter overflow` if the counter would exceed `u32::MAX`.
+    /// `gosync: WaitGroup counter overflow` if the counter would exceed `isize::MAX`
+    /// (`i32::MAX` on 32-bit targets). The counter is left as it was.
     ///
     /// ```
     /// let wg = gosync::WaitGroup::new();
@@ -99,27 +116,40 @@ impl WaitGroup {
     /// ```
     #[inline]
     pub fn add(&self, n: usize) {
-        let delta = match u64::try_from(n) {
-            Ok(n) if n <= MAX_COUNT => n * ONE,
-            _ => panic!("gosync: WaitGroup counter overflow"),
-        };
-        // Relaxed: adding publishes nothing; `done` carries the happens-before to `wait`.
-        let prev = self.inner.state.fetch_add(delta, Ordering::Relaxed);
-        if count(prev) + n as u64 > MAX_COUNT {
-            self.inner.state.fetch_sub(delta, Ordering::Relaxed);
-            panic!("gosync: WaitGroup counter overflow");
-        }
-        if count(prev) == 0 && prev & WAITERS != 0 && n > 0 {
-            // We start a new round before the last one released its waiters: release them
-            // now, so that no wait begun after this add can mistake our round for theirs.
-            self.end_round(round(prev));
+        let state = &self.inner.state;
+        let mut current = snapshot(state);
+        loop {
+            if current == WAITERS && n > 0 {
+                // The last round ended but its waiters are not released yet: release them
+                // before our increment lands. Otherwise a wait starting after our increment
+                // would join that round's list and be woken by its late release, while the
+                // counter holds our count.
+                self.release_ended_round();
+                current = snapshot(state);
+                continue;
+            }
+            // Check before changing anything: a panic leaves the state as it was.
+            if n > MAX_COUNT - count(current) {
+                overflow();
+            }
+            // Relaxed: adding publishes nothing; `done` carries the happens-before to `wait`.
+            match state.compare_exchange_weak(
+                current,
+                current + n * ONE,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return,
+                Err(actual) => current = actual,
+            }
         }
     }
 
     /// Counts one task out; when the counter reaches zero, every waiter is released.
     ///
     /// # Panics
-    /// `gosync: negative WaitGroup counter` if the counter is already zero (as in Go).
+    /// `gosync: negative WaitGroup counter` if the counter is already zero (as in Go). The
+    /// counter stays zero.
     ///
     /// ```
     /// let wg = gosync::WaitGroup::new();
@@ -129,16 +159,22 @@ impl WaitGroup {
     /// ```
     #[inline]
     pub fn done(&self) {
-        // Release: the task's writes happen before any wait that sees a later state (every
-        // change to the state is a read-modify-write, so they all continue this release).
-        let prev = self.inner.state.fetch_sub(ONE, Ordering::Release);
-        if count(prev) == 0 {
-            // The subtraction borrowed from the round: put it back before reporting misuse.
-            self.inner.state.fetch_add(ONE, Ordering::Relaxed);
-            panic!("gosync: negative WaitGroup counter");
+        let state = &self.inner.state;
+        let mut current = snapshot(state);
+        loop {
+            // Check before changing anything: a panic leaves the state as it was.
+            if count(current) == 0 {
+                negative();
+            }
+            // Release: the task's writes happen before any wait that sees a later state (every
+            // change to the state is a read-modify-write, so they all continue this release).
+            match state.compare_exchange_weak(current, current - ONE, Ordering::Release, Ordering::Relaxed) {
+                Ok(_) => break,
+                Err(actual) => current = actual,
+            }
         }
-        if count(prev) == 1 && prev & WAITERS != 0 {
-            self.end_round(round(prev));
+        if current == ONE | WAITERS {
+            self.release_ended_round();
         }
     }
 
@@ -152,8 +188,9 @@ impl WaitGroup {
     /// assert_eq!(wg.count(), 0);
     /// ```
     #[inline]
+    #[must_use]
     pub fn count(&self) -> usize {
-        count(self.inner.state.load(Ordering::Relaxed)) as usize
+        count(self.inner.state.load(Ordering::Relaxed))
     }
 
     /// Blocks until the counter is zero. Returns at once if it already is.
@@ -181,6 +218,7 @@ impl WaitGroup {
     /// drop(token);
     /// assert!(wg.try_wait());
     /// ```
+    #[must_use]
     pub fn try_wait(&self) -> bool {
         // Acquire: pairs with the Release of every done() (see `done`).
         count(self.inner.state.load(Ordering::Acquire)) == 0
@@ -231,7 +269,7 @@ impl WaitGroup {
     /// assert_eq!(wg.count(), 0);
     /// ```
     pub fn wait_async(&self) -> WaitGroupFuture<'_> {
-        WaitGroupFuture { group: self, wait: TaskWaiter::new(), round: 0 }
+        WaitGroupFuture { group: self, wait: TaskWaiter::new(), terminated: false }
     }
 
     /// Runs `f` on a new thread, counted in the group (Go's `WaitGroup.Go`): `add(1)` now,
@@ -280,32 +318,38 @@ impl WaitGroup {
         if self.try_wait() {
             return true;
         }
-        loop {
-            let waiter = Waiter::current_thread();
-            let Some(my_round) = self.register(&waiter) else { return true };
-            if waiter.wait_deadline(deadline).is_none() && self.inner.waiters.lock().cancel(&waiter).is_none()
-            {
-                // Timed out before any wake-up; the round may still have ended just now.
-                return self.round_ended(my_round);
-            }
-            if self.round_ended(my_round) {
-                return true;
-            }
-            // Woken by the end of an earlier round that raced our registration: wait again.
+        let waiter = Waiter::current_thread();
+        if !self.register(&waiter) {
+            return true;
         }
+        // Completed: only the release of the round we registered in completes us.
+        if waiter.wait_deadline(deadline).is_some() {
+            return true;
+        }
+        let mut list = self.inner.waiters.lock();
+        if list.cancel(&waiter).is_some() {
+            return true; // released just as we timed out
+        }
+        // Timed out and withdrawn before any release. Our round has not been released, so it
+        // either still runs (counter above zero) or has ended and awaits its release (zero;
+        // an `add` cannot land before that release). Acquire: as in `try_wait`.
+        let zero = count(self.inner.state.load(Ordering::Acquire)) == 0;
+        drop(list);
+        zero
     }
 
-    /// Registers `waiter` for the current round, or returns `None` if the counter is zero.
-    fn register(&self, waiter: &Waiter) -> Option<u64> {
+    /// Registers `waiter` for the current round. False (and not registered) if the counter
+    /// is zero, which includes an ended round whose release is still pending.
+    fn register(&self, waiter: &Waiter) -> bool {
         let mut list = self.inner.waiters.lock();
         let state = &self.inner.state;
+        // Acquire (here and on the CAS): a zero we return on pairs with the last done().
         let mut current = state.load(Ordering::Acquire);
         // Setting WAITERS under the list lock: the done() that ends this round sees the bit
         // and then takes the list lock, so it finds this registration.
         loop {
-            // Zero, even with the last round's release still pending: nothing to wait for.
             if count(current) == 0 {
-                return None;
+                return false;
             }
             if current & WAITERS != 0 {
                 break;
@@ -316,38 +360,49 @@ impl WaitGroup {
                 Ordering::Acquire,
                 Ordering::Acquire,
             ) {
-                Ok(_) => current |= WAITERS,
+                Ok(_) => break,
                 Err(actual) => current = actual,
             }
         }
         list.register(waiter);
-        Some(round(current))
+        true
     }
 
-    fn round_ended(&self, my_round: u64) -> bool {
-        // Acquire: pairs with the Release of the done() that ended the round.
-        round(self.inner.state.load(Ordering::Acquire)) != my_round
-    }
-
-    /// Releases the waiters of `ended`, a round whose counter reached zero, unless someone
-    /// else (the racing add, or that round's own done) already did. The round changes only
-    /// here, under the list lock, so a stale call cannot release a later round's waiters
-    /// (found by the loom model `add_races_round_release`).
-    fn end_round(&self, ended: u64) {
+    /// Releases the waiters of the round that ended, unless someone else (its last done, or
+    /// an add that came right after) already did.
+    #[cold]
+    #[inline(never)]
+    fn release_ended_round(&self) {
         let mut list = self.inner.waiters.lock();
-        let current = self.inner.state.load(Ordering::Relaxed);
-        if round(current) != ended || current & WAITERS == 0 {
+        // Relaxed suffices to decide: our caller saw the ended round (zero with WAITERS) in
+        // its own atomic operation, so this load returns that state or a later one, and the
+        // state leaves "ended" only through a release, made under this lock. "Ended" is frozen
+        // meanwhile, so a stale call (its round already released, a later one ended since)
+        // releases that later round, which is just as right.
+        if self.inner.state.load(Ordering::Relaxed) != WAITERS {
             return;
         }
-        // Clear WAITERS (known set, and stable under the list lock) and bump the round, in
-        // one step that leaves the counter alone: a new round may already have begun.
-        // AcqRel: waiters that see the new round also see every done of the old one.
-        self.inner.state.fetch_add(ROUND_ONE - WAITERS, Ordering::AcqRel);
-        let wakeups = list.notify_all();
-        // Wakers are user code: they run after the list's lock is released.
+        // A read-modify-write, not a store: it continues the release sequence of every done.
+        // Acquire: we see every done of the round and pass that on to the waiters we complete.
+        self.inner.state.fetch_and(!WAITERS, Ordering::AcqRel);
+        // Wake after unlocking: a task's waker is user code and must not run under our lock.
+        let _wake = list.notify_all();
         drop(list);
-        drop(wakeups);
     }
+}
+
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn overflow() -> ! {
+    panic!("gosync: WaitGroup counter overflow")
+}
+
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn negative() -> ! {
+    panic!("gosync: negative WaitGroup counter")
 }
 
 impl Default for WaitGroup {
@@ -390,10 +445,14 @@ impl fmt::Debug for Token {
 
 /// The future of [`WaitGroup::wait_async`].
 ///
+/// It is a [`FusedFuture`]: once it has returned `Ready`, `is_terminated` is true and further
+/// polls return `Ready` again at once (it does not wait for a later round).
+///
 /// # Cancel safety
 /// Dropping it only withdraws this waiter.
 ///
 /// ```
+/// use futures_core::future::FusedFuture;
 /// use std::future::Future;
 /// use std::task::{Context, Poll, Waker};
 /// let wg = gosync::WaitGroup::new();
@@ -401,15 +460,18 @@ impl fmt::Debug for Token {
 /// let token = wg.guard();
 /// let mut waiting = Box::pin(wg.wait_async());
 /// assert!(waiting.as_mut().poll(&mut cx).is_pending());
+/// assert!(!waiting.is_terminated());
 /// drop(token);
 /// assert_eq!(waiting.as_mut().poll(&mut cx), Poll::Ready(()));
+/// assert!(waiting.is_terminated());
 /// ```
 #[must_use = "futures do nothing unless polled"]
 pub struct WaitGroupFuture<'a> {
     group: &'a WaitGroup,
+    /// Registered on the group's wait list while pending.
     wait: TaskWaiter,
-    /// The round `wait` waits for.
-    round: u64,
+    /// Returned `Ready`: later polls return `Ready` again at once.
+    terminated: bool,
 }
 
 impl Future for WaitGroupFuture<'_> {
@@ -417,20 +479,40 @@ impl Future for WaitGroupFuture<'_> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
-        let woken = ready!(this.wait.poll(cx.waker())).is_some();
-        // A wake-up may come from an earlier round that raced our registration: check ours.
-        let done = if woken { this.group.round_ended(this.round) } else { this.group.try_wait() };
-        if done {
+        if this.terminated {
             return Poll::Ready(());
         }
-        match this.group.register(this.wait.arm(cx.waker())) {
-            None => Poll::Ready(()),
-            Some(round) => {
-                this.round = round;
-                this.wait.set_registered();
-                Poll::Pending
-            }
+        let woken = ready!(this.wait.poll(cx.waker())).is_some();
+        // Woken: only the release of the round we registered in completes our waiter.
+        if woken || this.group.try_wait() {
+            this.terminated = true;
+            return Poll::Ready(());
         }
+        // Armed before taking the list's lock: it may clone the waker (user code).
+        if this.group.register(this.wait.arm(cx.waker())) {
+            this.wait.set_registered();
+            Poll::Pending
+        } else {
+            this.terminated = true;
+            Poll::Ready(())
+        }
+    }
+}
+
+impl FusedFuture for WaitGroupFuture<'_> {
+    /// True once the future has returned `Ready`.
+    fn is_terminated(&self) -> bool {
+        self.terminated
+    }
+}
+
+impl fmt::Debug for WaitGroupFuture<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WaitGroupFuture")
+            .field("group", self.group)
+            .field("registered", &self.wait.registered().is_some())
+            .field("terminated", &self.terminated)
+            .finish()
     }
 }
 

@@ -171,6 +171,143 @@ fn done_below_zero_panics_after_a_round() {
     wg.wait();
 }
 
+/// Misuses per test below: each is a caught panic (a few microseconds); Miri runs far fewer.
+const MISUSES: usize = if cfg!(miri) { 10 } else { 2000 };
+
+/// `done` on a zero counter panics before touching the shared state: a thread watching the
+/// group meanwhile never sees the counter leave zero, and its waits return at once (a state
+/// changed and put back would show it a huge count, and could leave it registered on a round
+/// nobody ends).
+#[test]
+fn done_below_zero_panic_leaves_state_for_other_threads() {
+    let _w = Watchdog::start("done_below_zero_panic_leaves_state_for_other_threads");
+    let wg = WaitGroup::new();
+    let stop = AtomicBool::new(false);
+    thread::scope(|s| {
+        let watcher = s.spawn(|| {
+            let mut checks = 0usize;
+            while !stop.load(Ordering::Relaxed) {
+                assert_eq!(wg.count(), 0, "a failed done() was visible to another thread");
+                assert!(wg.try_wait(), "a failed done() was visible to another thread");
+                if checks % 64 == 0 {
+                    assert!(wg.wait_timeout(LONG), "a wait on a zero counter did not return");
+                }
+                checks += 1;
+            }
+            checks
+        });
+        for _ in 0..MISUSES {
+            let p = catch_unwind(AssertUnwindSafe(|| wg.done())).expect_err("done() on zero must panic");
+            assert!(panic_message(&*p).contains("gosync: negative WaitGroup counter"));
+            assert_eq!(wg.count(), 0);
+        }
+        stop.store(true, Ordering::Relaxed);
+        assert!(watcher.join().unwrap() > 0);
+    });
+    // Still a working group.
+    wg.add(1);
+    let t = wg.clone();
+    let h = thread::spawn(move || t.done());
+    wg.wait();
+    h.join().unwrap();
+}
+
+/// An `add` past the counter's limit panics before touching the shared state: the counter
+/// stays as it was for every other thread, a waiter blocked meanwhile is not released, and it
+/// is released normally by the round's real end.
+#[test]
+fn add_overflow_panic_leaves_state_for_other_threads() {
+    let _w = Watchdog::start("add_overflow_panic_leaves_state_for_other_threads");
+    let limit = isize::MAX as usize;
+    let wg = WaitGroup::new();
+    let token = wg.guard();
+    let released = AtomicBool::new(false);
+    let stop = AtomicBool::new(false);
+    thread::scope(|s| {
+        let waiter = s.spawn(|| {
+            wg.wait();
+            released.store(true, Ordering::SeqCst);
+        });
+        let watcher = s.spawn(|| {
+            let mut checks = 0usize;
+            while !stop.load(Ordering::Relaxed) {
+                assert_eq!(wg.count(), 1, "a failed add() was visible to another thread");
+                assert!(!wg.try_wait(), "a failed add() was visible to another thread");
+                if checks % 64 == 0 {
+                    assert!(!wg.wait_timeout(Duration::ZERO), "a failed add() ended the round");
+                }
+                checks += 1;
+            }
+            checks
+        });
+        for i in 0..MISUSES {
+            // The first amount that no longer fits, and the largest there is.
+            let n = if i % 2 == 0 { limit } else { usize::MAX };
+            let p =
+                catch_unwind(AssertUnwindSafe(|| wg.add(n))).expect_err("add() past the limit must panic");
+            assert!(panic_message(&*p).contains("gosync: WaitGroup counter overflow"));
+            assert_eq!(wg.count(), 1);
+        }
+        stop.store(true, Ordering::Relaxed);
+        assert!(watcher.join().unwrap() > 0);
+        assert!(!released.load(Ordering::SeqCst), "a failed add() released a waiter");
+        assert_eq!(wg.count(), 1);
+        drop(token);
+        waiter.join().unwrap();
+        assert!(released.load(Ordering::SeqCst));
+    });
+    assert_eq!(wg.count(), 0);
+}
+
+/// The limit itself: the counter reaches `isize::MAX` exactly, and one more panics.
+#[test]
+fn add_up_to_the_limit_then_overflow() {
+    let limit = isize::MAX as usize;
+    let wg = WaitGroup::new();
+    wg.add(limit - 1);
+    wg.add(1);
+    assert_eq!(wg.count(), limit);
+    let p = catch_unwind(AssertUnwindSafe(|| wg.add(1))).expect_err("one past the limit must panic");
+    assert!(panic_message(&*p).contains("gosync: WaitGroup counter overflow"));
+    assert_eq!(wg.count(), limit);
+    wg.add(0); // adding nothing never overflows
+    wg.done();
+    assert_eq!(wg.count(), limit - 1);
+    assert!(!wg.try_wait());
+}
+
+/// `wait_async` is a `FusedFuture`: terminated once it returned `Ready`, and polling it again
+/// returns `Ready` at once even while a later round runs.
+#[test]
+fn wait_async_is_fused() {
+    use futures_core::future::FusedFuture;
+    let wg = WaitGroup::new();
+    let token = wg.guard();
+    let w = CountingWaker::new();
+    let mut f = Box::pin(wg.wait_async());
+    assert!(!f.is_terminated());
+    assert!(w.poll(&mut f).is_pending());
+    assert!(!f.is_terminated());
+    let debug = format!("{f:?}");
+    assert!(debug.contains("WaitGroupFuture") && debug.contains("count: 1"), "{debug}");
+    drop(token);
+    assert_eq!(w.poll(&mut f), Poll::Ready(()));
+    assert!(f.is_terminated());
+    wg.add(1);
+    assert_eq!(w.poll(&mut f), Poll::Ready(()));
+    assert!(f.is_terminated());
+    // A new future waits for the round that runs now.
+    let mut g = Box::pin(wg.wait_async());
+    assert!(w.poll(&mut g).is_pending());
+    wg.done();
+    assert_eq!(w.poll(&mut g), Poll::Ready(()));
+    assert!(g.is_terminated());
+    // Ready at the first poll on a zero counter.
+    let mut h = Box::pin(wg.wait_async());
+    assert_eq!(w.poll(&mut h), Poll::Ready(()));
+    assert!(h.is_terminated());
+}
+
 #[test]
 fn go_returns_value_and_counts_done() {
     let _w = Watchdog::start("go_returns_value_and_counts_done");

@@ -1,15 +1,17 @@
 #![cfg(loom)]
 //! loom models of `gosync::WaitGroup`: `done` racing `wait` (blocking, timed and async),
-//! reuse for a second round, a `Token` dropped on another thread, and a cancelled
-//! `wait_async`. Each worker writes a loom `UnsafeCell` before `done`; the waiter reads it
+//! reuse for a second round, a new round's `add` and `wait` racing the release of the last
+//! round, a `Token` dropped on another thread, and a cancelled `wait_async`; and the README's
+//! example model, checked to be the one printed there. Each worker writes a loom `UnsafeCell` before `done`; the waiter reads it
 //! after `wait`, so a missing happens-before edge is reported by loom as a data race, and a
 //! lost wake-up as a deadlock.
 
 mod common;
 
-use common::Outcomes;
+use common::{poll_once_then_drop, Outcomes};
 use gosync::WaitGroup;
 use loom::cell::UnsafeCell;
+use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use loom::sync::Arc;
 use loom::thread;
 use std::future::Future;
@@ -266,4 +268,93 @@ fn try_wait_races_done() {
         w.join().unwrap();
     });
     seen.assert_all(&["zero", "not yet"]);
+}
+
+/// A wait that starts in the window after round 1's last `done` and before that round's
+/// release, once a new `add` holds the counter above zero: it must wait for the new round's
+/// work, not return with round 1's release (the release must not complete a waiter that
+/// registered after the counter rose again).
+#[test]
+fn wait_starts_while_round_release_pending() {
+    let seen = Outcomes::new();
+    let s = seen.clone();
+    loom::model(move || {
+        let wg = WaitGroup::new();
+        let cells = Cells::new();
+        let finished = Arc::new(AtomicBool::new(false));
+        wg.add(1);
+        // A waiter registers in round 1 and withdraws: round 1 ends with a release to make
+        // (its waiters' flag stays set), without a thread per waiter.
+        assert!(poll_once_then_drop(wg.wait_async()).is_pending());
+        let ender = {
+            let wg = wg.clone();
+            thread::spawn(move || wg.done())
+        };
+        let adder = {
+            let (wg, cells, finished) = (wg.clone(), cells.clone(), finished.clone());
+            thread::spawn(move || {
+                // Round 1 never counts above 1, so a count of 2 that main sees is this add.
+                wg.add(2);
+                cells.write(1, 2);
+                wg.done();
+                wg.done();
+                finished.store(true, Ordering::Release);
+            })
+        };
+
+        // Start waiting as soon as the add is visible: possibly before round 1's release.
+        let mut saw_add = false;
+        while !finished.load(Ordering::Acquire) {
+            if wg.count() == 2 {
+                saw_add = true;
+                break;
+            }
+            thread::yield_now();
+        }
+        wg.wait();
+        // The adder's write is visible: this wait did not end with round 1.
+        assert_eq!(cells.read(1), 2);
+        s.saw_if(saw_add, "waited on the new round", "adder finished first");
+        ender.join().unwrap();
+        adder.join().unwrap();
+        assert_eq!(wg.count(), 0);
+    });
+    seen.assert_all(&["waited on the new round", "adder finished first"]);
+}
+
+// The README's example of a user's own loom model, character for character from `#[test]` on
+// (`readme_model_is_the_one_above` checks that), so the example shown to users is one that
+// compiles and passes.
+#[test]
+fn done_happens_before_wait_returns() {
+    loom::model(|| {
+        let wg = WaitGroup::new();
+        let data = Arc::new(AtomicUsize::new(0));
+        wg.add(2);
+        for _ in 0..2 {
+            let (wg, data) = (wg.clone(), data.clone());
+            loom::thread::spawn(move || {
+                data.fetch_add(1, Ordering::Relaxed);
+                wg.done();
+            });
+        }
+        wg.wait();
+        assert_eq!(data.load(Ordering::Relaxed), 2);
+    });
+}
+
+/// The README's loom example (from its `#[test]` line to the end of its code block) appears
+/// verbatim in this file: a change to either side that is not made to the other fails here.
+#[test]
+fn readme_model_is_the_one_above() {
+    let readme = include_str!("../../README.md");
+    let start = readme.find("```rust,ignore\n// tests/loom_latch.rs").expect("the README's loom example");
+    let block = &readme[start..];
+    let body_start = block.find("#[test]").expect("a #[test] in the README's loom example");
+    let body_end = block.find("\n```\n").expect("the end of the README's loom example");
+    let body = &block[body_start..=body_end];
+    assert!(
+        include_str!("wait_group.rs").contains(body),
+        "the README's loom example differs from `done_happens_before_wait_returns` here:\n{body}"
+    );
 }
