@@ -864,7 +864,7 @@ fn producer_consumer_with_cond_and_mutex() {
             let (m, push) = (&m, &push);
             s.spawn(move || {
                 for i in 0..PER {
-                    push(Some(p * PER + i));
+                    drop(push(Some(p * PER + i)));
                 }
                 let mut g = m.lock();
                 g.done_producers += 1;
