@@ -27,6 +27,17 @@
 //! internal locks spin there, briefly, so do not call it from an interrupt handler that may
 //! have interrupted a gosync call on the same core.
 //!
+//! # Waiting: what it costs, and what it promises
+//!
+//! Every piece waits through one mechanism, a wait list of parked threads and task wakers.
+//! A blocked thread waits on a waiter cached for that thread, so a blocking wait allocates
+//! nothing after a thread's first. An async future allocates one small waiter the first time
+//! it has to wait and re-arms it for every later wait (a [`CondWaitFuture`] may also need a
+//! second one for relocking). A waker is user code, so gosync never wakes, clones or drops
+//! one while it holds an internal lock: a waker may call back into gosync (signal the same
+//! [`Cond`], drop a gosync future) without deadlocking. A future that is dropped after it
+//! was chosen for a wake-up passes that wake-up on, so none is ever lost.
+//!
 //! # Model checking your own code
 //!
 //! Whenever `cfg(loom)` is set, gosync builds on loom's primitives instead of the platform's,
