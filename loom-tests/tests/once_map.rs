@@ -1,9 +1,8 @@
 #![cfg(loom)]
 //! loom models of `gosync::OnceMap`: two threads racing to initialize one key, an
 //! initializer that panics while another thread waits, one that fails with two waiters, an
-//! async initializer dropped while a
-//! thread waits, an async waiter woken by a thread's initializer, and `remove` racing an
-//! initializer. Values are built from a loom `UnsafeCell` written inside the initializer, so
+//! async initializer dropped while a thread waits, an async waiter woken by a thread's
+//! initializer, and `remove` racing an initializer. Values are built from a loom `UnsafeCell` written inside the initializer, so
 //! a waiter that returned without the initializer's happens-before edge is reported as a data
 //! race; a lost wake-up shows up as a deadlock.
 
