@@ -27,6 +27,15 @@ const RACERS: usize = if cfg!(miri) { 3 } else { 8 };
 type Fixed = BuildHasherDefault<DefaultHasher>;
 
 fn assert_send_sync<T: Send + Sync>() {}
+
+/// The suite's watchdog, widened under Miri, whose clock advances with the work it executes.
+fn watchdog(name: &'static str) -> Watchdog {
+    if cfg!(miri) {
+        Watchdog::new(name, Duration::from_secs(900))
+    } else {
+        Watchdog::start(name)
+    }
+}
 fn assert_send<T: Send>(_: &T) {}
 
 /// Lets the waiting callers reach their wait: not needed for correctness (every assertion
@@ -54,7 +63,7 @@ fn gated<V>(value: V) -> (impl FnOnce(&u32) -> V, Arc<AtomicBool>, mpsc::Sender<
 
 #[test]
 fn basics_and_accessors() {
-    let _dog = Watchdog::start("basics_and_accessors");
+    let _dog = watchdog("basics_and_accessors");
     assert_send_sync::<OnceMap<String, Arc<Vec<u8>>>>();
     let map: OnceMap<String, u32> = OnceMap::new();
     assert!(map.is_empty());
@@ -84,7 +93,7 @@ fn basics_and_accessors() {
 /// and every thread gets its value.
 #[test]
 fn racing_threads_run_one_initializer() {
-    let _dog = Watchdog::start("racing_threads_run_one_initializer");
+    let _dog = watchdog("racing_threads_run_one_initializer");
     let map: OnceMap<u32, String> = OnceMap::new();
     let inits = AtomicUsize::new(0);
     let entered = AtomicUsize::new(0);
@@ -120,7 +129,7 @@ fn racing_threads_run_one_initializer() {
 /// (all shards, so some share the blocked key's shard) complete: no lock is held during init.
 #[test]
 fn other_keys_never_wait_on_a_running_initializer() {
-    let _dog = Watchdog::start("other_keys_never_wait_on_a_running_initializer");
+    let _dog = watchdog("other_keys_never_wait_on_a_running_initializer");
     let map: OnceMap<u32, u32, Fixed> = OnceMap::default();
     let others = if cfg!(miri) { 16 } else { 256 };
     for key in 1..=others {
@@ -144,7 +153,7 @@ fn other_keys_never_wait_on_a_running_initializer() {
 /// An initializer may use the map for other keys, even ones that share its shard.
 #[test]
 fn initializer_may_use_other_keys() {
-    let _dog = Watchdog::start("initializer_may_use_other_keys");
+    let _dog = watchdog("initializer_may_use_other_keys");
     let map: OnceMap<u32, u32, Fixed> = OnceMap::default();
     let fib = |n: u32| -> u32 {
         fn go(map: &OnceMap<u32, u32, Fixed>, n: u32) -> u32 {
@@ -158,7 +167,7 @@ fn initializer_may_use_other_keys() {
 
 #[test]
 fn same_key_reentry_panics_instead_of_deadlocking() {
-    let _dog = Watchdog::start("same_key_reentry_panics_instead_of_deadlocking");
+    let _dog = watchdog("same_key_reentry_panics_instead_of_deadlocking");
     let map: OnceMap<u32, u32> = OnceMap::new();
     let outcome = catch_unwind(AssertUnwindSafe(|| map.get_or_init(1, |_| map.get_or_init(1, |_| 2))));
     let message = panic_message(&*outcome.expect_err("re-entry must panic"));
@@ -182,7 +191,7 @@ fn same_key_reentry_panics_instead_of_deadlocking() {
 
 #[test]
 fn errors_are_not_cached() {
-    let _dog = Watchdog::start("errors_are_not_cached");
+    let _dog = watchdog("errors_are_not_cached");
     let map: OnceMap<&str, u32> = OnceMap::new();
     assert_eq!(map.try_get_or_init("k", |_| Err("down")), Err("down"));
     assert_eq!(map.get("k"), None);
@@ -196,7 +205,7 @@ fn errors_are_not_cached() {
 /// runs its own initializer, and every waiter gets that value.
 #[test]
 fn error_with_waiters_hands_over_to_one_of_them() {
-    let _dog = Watchdog::start("error_with_waiters_hands_over_to_one_of_them");
+    let _dog = watchdog("error_with_waiters_hands_over_to_one_of_them");
     let map: OnceMap<u32, u32> = OnceMap::new();
     let (release, gate) = mpsc::channel::<()>();
     let gate = std::sync::Mutex::new(gate);
@@ -235,7 +244,7 @@ fn error_with_waiters_hands_over_to_one_of_them() {
 /// takes over, and all waiters finish with its value.
 #[test]
 fn panic_with_waiters_reaches_its_caller_and_one_waiter_takes_over() {
-    let _dog = Watchdog::start("panic_with_waiters_reaches_its_caller_and_one_waiter_takes_over");
+    let _dog = watchdog("panic_with_waiters_reaches_its_caller_and_one_waiter_takes_over");
     let map: OnceMap<u32, u32> = OnceMap::new();
     let (release, gate) = mpsc::channel::<()>();
     let gate = std::sync::Mutex::new(gate);
@@ -273,7 +282,7 @@ fn panic_with_waiters_reaches_its_caller_and_one_waiter_takes_over() {
 /// and the value is stored when the initializer finishes.
 #[test]
 fn remove_during_init_leaves_the_initializer_alone() {
-    let _dog = Watchdog::start("remove_during_init_leaves_the_initializer_alone");
+    let _dog = watchdog("remove_during_init_leaves_the_initializer_alone");
     let map: OnceMap<u32, u32> = OnceMap::new();
     map.get_or_init(2, |_| 20);
     let (init, started, release) = gated(10);
@@ -311,7 +320,7 @@ fn flagged<V>(flag: &Arc<AtomicBool>, value: V) -> impl Future<Output = V> {
 /// value, and the task is woken.
 #[test]
 fn async_initializer_serves_blocking_and_async_waiters() {
-    let _dog = Watchdog::start("async_initializer_serves_blocking_and_async_waiters");
+    let _dog = watchdog("async_initializer_serves_blocking_and_async_waiters");
     let map: OnceMap<u32, u32> = OnceMap::new();
     let done = Arc::new(AtomicBool::new(false));
     let (owner_waker, waiter_waker) = (CountingWaker::new(), CountingWaker::new());
@@ -337,7 +346,7 @@ fn async_initializer_serves_blocking_and_async_waiters() {
 /// A blocking initializer with async waiters on other threads (a real executor loop).
 #[test]
 fn blocking_initializer_serves_async_waiters() {
-    let _dog = Watchdog::start("blocking_initializer_serves_async_waiters");
+    let _dog = watchdog("blocking_initializer_serves_async_waiters");
     let map: OnceMap<u32, u32> = OnceMap::new();
     let (init, started, release) = gated(5);
     thread::scope(|s| {
@@ -357,7 +366,7 @@ fn blocking_initializer_serves_async_waiters() {
 
 #[test]
 fn async_errors_are_not_cached_and_hand_over() {
-    let _dog = Watchdog::start("async_errors_are_not_cached_and_hand_over");
+    let _dog = watchdog("async_errors_are_not_cached_and_hand_over");
     let map: OnceMap<u32, u32> = OnceMap::new();
     let fail = Arc::new(AtomicBool::new(false));
     let (owner_waker, waiter_waker) = (CountingWaker::new(), CountingWaker::new());
@@ -389,7 +398,7 @@ impl Drop for DropFlag {
 /// initializer is dropped, and one waiter runs its own; nobody hangs.
 #[test]
 fn dropped_async_initializer_hands_over() {
-    let _dog = Watchdog::start("dropped_async_initializer_hands_over");
+    let _dog = watchdog("dropped_async_initializer_hands_over");
     let map: OnceMap<u32, u32> = OnceMap::new();
     let never = Arc::new(AtomicBool::new(false));
     let init_dropped = Arc::new(AtomicBool::new(false));
@@ -428,7 +437,7 @@ fn ready_or_pending<F: Future + Unpin>(fut: &mut std::pin::Pin<Box<F>>) -> Poll<
 /// unaffected, and its waker is not kept (no wake-up for it).
 #[test]
 fn dropped_waiter_is_withdrawn() {
-    let _dog = Watchdog::start("dropped_waiter_is_withdrawn");
+    let _dog = watchdog("dropped_waiter_is_withdrawn");
     let map: OnceMap<u32, u32> = OnceMap::new();
     let done = Arc::new(AtomicBool::new(false));
     let mut owner = Box::pin(map.get_or_init_async(1, |_| flagged(&done, 4)));
@@ -453,7 +462,7 @@ fn dropped_waiter_is_withdrawn() {
 /// panicked future is terminated.
 #[test]
 fn panicking_async_initializer_hands_over() {
-    let _dog = Watchdog::start("panicking_async_initializer_hands_over");
+    let _dog = watchdog("panicking_async_initializer_hands_over");
     let map: OnceMap<u32, u32> = OnceMap::new();
     let boom = Arc::new(AtomicBool::new(false));
     let mut owner = Box::pin(map.get_or_init_async(1, |_| {
@@ -499,7 +508,7 @@ impl Hash for Key {
 /// errors, panics, remove, clear, a cancelled initializer and the map's own drop.
 #[test]
 fn keys_and_values_drop_exactly_once() {
-    let _dog = Watchdog::start("keys_and_values_drop_exactly_once");
+    let _dog = watchdog("keys_and_values_drop_exactly_once");
     let (keys, values) = (DropLog::new(), DropLog::new());
     let next_key = AtomicUsize::new(0);
     let next_value = AtomicUsize::new(0);
