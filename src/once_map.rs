@@ -1,7 +1,7 @@
 //! [`OnceMap`]: a concurrent map whose values are computed once per key, for threads and
 //! async tasks (a cache with Go's `singleflight` built in).
 
-use crate::primitive::{shard_count, Arc, RwLock};
+use crate::primitive::{shard_count, Arc, Lock, RwLock};
 use crate::waiter::{WaitList, Waiter};
 use alloc::boxed::Box;
 use alloc::vec::Vec;
@@ -118,54 +118,68 @@ struct Shard<K, V> {
     table: HashTable<Entry<K, V>>,
     /// How many entries are `Ready` (the map's length, per shard).
     ready: usize,
-    /// Names the next initialization started in this shard.
-    next_ticket: u64,
 }
 
+/// A bucket of a shard's table. A running initialization is one pointer, so that buckets
+/// stay small and a hit's probe touches few cache lines.
 enum Entry<K, V> {
     Ready(K, V),
-    /// An initializer is running. Its caller holds the other reference to `key` (the one it
-    /// passes to `init`) and turns the entry into `Ready` with it, or removes it.
-    Running {
-        key: Arc<K>,
-        flight: Flight,
-    },
+    /// An initializer is running. Its caller holds the other reference to the flight (its key
+    /// is what it passes to `init`), and turns the entry into `Ready` or removes it.
+    Running(Arc<Flight<K>>),
 }
 
-struct Flight {
-    ticket: u64,
-    /// Callers waiting for this initializer. Woken all at once when it ends: on success they
-    /// all find the value; on failure they all race again, and the first one to take the
-    /// shard's lock becomes the next initializer.
-    waiters: WaitList,
+/// One running initialization: the key (shared by the map's entry and the initializer's
+/// caller) and the callers waiting for it.
+struct Flight<K> {
+    key: K,
+    /// Touched only under the shard's write lock while the entry is in the table, and by the
+    /// initializer's caller alone once it removed the entry. Woken all at once when the
+    /// initializer ends: on success every waiter finds the value; on failure they all look
+    /// again, and the first to take the shard's lock becomes the next initializer.
+    waiters: Lock<WaitList>,
+}
+
+/// A running initialization's identity: its flight's address, unique while the flight lives
+/// (the initializer's caller keeps it alive until the entry is gone).
+type FlightId = usize;
+
+fn flight_id<K>(flight: &Arc<Flight<K>>) -> FlightId {
+    Arc::as_ptr(flight).cast::<()>() as usize
+}
+
+impl<K> Flight<K> {
+    fn new(key: K) -> Arc<Self> {
+        Arc::new(Flight { key, waiters: Lock::new(WaitList::new()) })
+    }
 }
 
 impl<K, V> Entry<K, V> {
     fn key(&self) -> &K {
         match self {
             Entry::Ready(key, _) => key,
-            Entry::Running { key, .. } => key,
+            Entry::Running(flight) => &flight.key,
         }
     }
 
-    fn is_flight(&self, ticket: u64) -> bool {
-        matches!(self, Entry::Running { flight, .. } if flight.ticket == ticket)
+    fn is_flight(&self, id: FlightId) -> bool {
+        matches!(self, Entry::Running(flight) if flight_id(flight) == id)
     }
 }
 
 impl<K, V> Shard<K, V> {
     fn new() -> Self {
-        Shard { table: HashTable::new(), ready: 0, next_ticket: 0 }
+        Shard { table: HashTable::new(), ready: 0 }
     }
 }
 
 /// What a caller that missed finds under its shard's write lock.
 enum Lookup<V> {
     Ready(V),
-    /// Another caller's initializer (this ticket) runs, and the caller registered on it.
-    Waiting(u64),
-    /// Nothing was there: the caller now owns a `Running` entry with this ticket.
-    Started(u64),
+    /// Another caller's initializer (this flight) runs, and the caller registered on it.
+    Waiting(FlightId),
+    /// Nothing was there: the caller's flight is now the key's running entry.
+    Started,
 }
 
 #[cfg(any(feature = "std", loom))]
@@ -280,7 +294,7 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> OnceMap<K, V, S> {
         let shard = self.shard(hash).read();
         match shard.table.find(hash, |entry| entry.key().borrow() == key)? {
             Entry::Ready(_, value) => Some(value.clone()),
-            Entry::Running { .. } => None,
+            Entry::Running(_) => None,
         }
     }
 
@@ -360,28 +374,28 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> OnceMap<K, V, S> {
         if let Some(value) = self.get_hashed(hash, &key) {
             return Ok(value);
         }
-        // A miss: the key may be handed to `init` while the map holds it too.
-        let key = Arc::new(key);
-        let ticket = loop {
+        // A miss: the key goes into a flight, which the map may share while `init` runs.
+        let flight = Flight::new(key);
+        loop {
             let mut waiter = None;
-            let register = |flight: &mut Flight| {
+            let register = |running: &Flight<K>| {
                 let thread = Waiter::current_thread();
-                flight.waiters.register(&thread);
+                running.waiters.lock().register(&thread);
                 waiter = Some(thread);
             };
-            match self.lookup_or_start(hash, &key, register) {
+            match self.lookup_or_start(hash, &flight, register) {
                 Lookup::Ready(value) => return Ok(value),
-                Lookup::Started(ticket) => break ticket,
+                Lookup::Started => break,
                 Lookup::Waiting(_) => {}
             }
             // Woken when that initializer ended, whatever its outcome: look again.
             if let Some(waiter) = waiter {
                 waiter.wait();
             }
-        };
-        let owner = Owner { map: self, hash, ticket, key: Some(key) };
+        }
+        let owner = Owner { map: self, hash, flight: Some(flight) };
         let result = {
-            let _running = reentry::Mark::new(self.shard(hash), ticket);
+            let _running = reentry::Mark::new(owner.id());
             init(owner.key())
         };
         match result {
@@ -470,31 +484,34 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> OnceMap<K, V, S> {
         let shard = self.shard(hash).read();
         match shard.table.find(hash, |entry| entry.key() == key)? {
             Entry::Ready(_, value) => Some(value.clone()),
-            Entry::Running { .. } => None,
+            Entry::Running(_) => None,
         }
     }
 
     /// Under the shard's write lock: returns the value, or lets `wait` register on the running
-    /// initializer (after the re-entry check), or starts an initialization owned by the caller.
-    fn lookup_or_start(&self, hash: u64, key: &Arc<K>, wait: impl FnOnce(&mut Flight)) -> Lookup<V> {
-        let lock = self.shard(hash);
-        let mut shard = lock.write();
+    /// initializer (after the re-entry check), or makes `flight` (the caller's, built before
+    /// the lock) the key's running entry.
+    fn lookup_or_start(
+        &self,
+        hash: u64,
+        flight: &Arc<Flight<K>>,
+        wait: impl FnOnce(&Flight<K>),
+    ) -> Lookup<V> {
+        let mut shard = self.shard(hash).write();
         let shard = &mut *shard;
-        match shard.table.find_mut(hash, |entry| entry.key() == &**key) {
+        match shard.table.find(hash, |entry| entry.key() == &flight.key) {
             Some(Entry::Ready(_, value)) => return Lookup::Ready(value.clone()),
-            Some(Entry::Running { flight, .. }) => {
-                reentry::check(lock, flight.ticket);
-                wait(flight);
-                return Lookup::Waiting(flight.ticket);
+            Some(Entry::Running(running)) => {
+                let id = flight_id(running);
+                reentry::check(id);
+                wait(running);
+                return Lookup::Waiting(id);
             }
             None => {}
         }
-        let ticket = shard.next_ticket;
-        shard.next_ticket += 1;
-        let entry = Entry::Running { key: key.clone(), flight: Flight { ticket, waiters: WaitList::new() } };
         let hasher = &self.hasher;
-        shard.table.insert_unique(hash, entry, |entry| hasher.hash_one(entry.key()));
-        Lookup::Started(ticket)
+        shard.table.insert_unique(hash, Entry::Running(flight.clone()), |entry| hasher.hash_one(entry.key()));
+        Lookup::Started
     }
 }
 
@@ -525,14 +542,17 @@ impl<K: fmt::Debug, V: fmt::Debug, S> fmt::Debug for OnceMap<K, V, S> {
 struct Owner<'a, K, V, S> {
     map: &'a OnceMap<K, V, S>,
     hash: u64,
-    ticket: u64,
-    /// The caller's reference to the key (the entry holds the other); `None` once finished.
-    key: Option<Arc<K>>,
+    /// The caller's reference to its flight (the entry holds the other); `None` once finished.
+    flight: Option<Arc<Flight<K>>>,
 }
 
 impl<K, V, S> Owner<'_, K, V, S> {
     fn key(&self) -> &K {
-        self.key.as_deref().expect("gosync: OnceMap initializer already finished")
+        &self.flight.as_ref().expect("gosync: OnceMap initializer already finished").key
+    }
+
+    fn id(&self) -> FlightId {
+        flight_id(self.flight.as_ref().expect("gosync: OnceMap initializer already finished"))
     }
 
     fn finish(mut self, value: &V)
@@ -540,49 +560,47 @@ impl<K, V, S> Owner<'_, K, V, S> {
         V: Clone,
     {
         let stored = value.clone();
-        let key = self.key.take().expect("gosync: OnceMap initializer already finished");
-        let mut flight = {
+        let id = self.id();
+        let flight = self.flight.take().expect("gosync: OnceMap initializer already finished");
+        let waiters = {
             let mut shard = self.map.shard(self.hash).write();
             let shard = &mut *shard;
-            // Found by ticket, not by key: remove and clear leave running entries alone, so
+            // Found by identity, not by key: remove and clear leave running entries alone, so
             // ours is still there, and no user `Eq` runs here.
-            let Ok(found) = shard.table.find_entry(self.hash, |entry| entry.is_flight(self.ticket)) else {
+            let Ok(found) = shard.table.find_entry(self.hash, |entry| entry.is_flight(id)) else {
                 unreachable!("gosync: OnceMap lost a running entry")
             };
-            let (Entry::Running { key: shared, flight }, vacant) = found.remove() else { unreachable!() };
-            // The entry's reference was the only other one: waiters compare keys under the
-            // lock but never keep a reference.
+            let (Entry::Running(shared), vacant) = found.remove() else { unreachable!() };
+            // The entry's reference was the only other one: waiters look at a flight under
+            // the lock but never keep a reference to it.
             drop(shared);
-            let Ok(key) = Arc::try_unwrap(key) else { unreachable!("gosync: OnceMap key still shared") };
+            let Ok(Flight { key, waiters }) = Arc::try_unwrap(flight) else {
+                unreachable!("gosync: OnceMap flight still shared")
+            };
             vacant.insert(Entry::Ready(key, stored));
             shard.ready += 1;
-            flight
+            waiters
         };
         // After the unlock: every waiter now finds the value.
-        let _wake = flight.waiters.notify_all();
+        let _wake = waiters.lock().notify_all();
     }
 }
 
 impl<K, V, S> Drop for Owner<'_, K, V, S> {
     fn drop(&mut self) {
-        let Some(key) = self.key.take() else { return };
+        let Some(flight) = self.flight.take() else { return };
+        let id = flight_id(&flight);
         let entry = {
             let mut shard = self.map.shard(self.hash).write();
-            shard
-                .table
-                .find_entry(self.hash, |entry| entry.is_flight(self.ticket))
-                .ok()
-                .map(|found| found.remove().0)
+            shard.table.find_entry(self.hash, |entry| entry.is_flight(id)).ok().map(|found| found.remove().0)
         };
-        // The key is dropped outside the lock.
-        drop(key);
-        if let Some(Entry::Running { mut flight, .. }) = entry {
-            // The key is empty again: wake every waiter. Each looks again and the first to
-            // take the shard's lock starts its own initializer; the others wait for it. Waking
-            // one designated successor would strand the rest if it were cancelled before
-            // running; waking all costs a retry only after a failure.
-            let _wake = flight.waiters.notify_all();
-        }
+        // The entry's reference is dropped outside the lock, and ours (with the key) last.
+        drop(entry);
+        // The key is empty again: wake every waiter. Each looks again and the first to take
+        // the shard's lock starts its own initializer; the others wait for it. Waking one
+        // designated successor instead would strand the others: their registrations went
+        // away with this flight.
+        let _wake = flight.waiters.lock().notify_all();
     }
 }
 
@@ -592,25 +610,20 @@ impl<K, V, S> Drop for Owner<'_, K, V, S> {
 // loom's `thread_local!` has no `const { }` form.
 #[allow(clippy::missing_const_for_thread_local)]
 mod reentry {
-    use crate::primitive::RwLock;
+    use super::FlightId;
     use alloc::vec::Vec;
     use core::cell::RefCell;
 
     crate::primitive::thread::thread_local! {
-        /// (shard address, ticket) of each initialization running on this thread.
-        static RUNNING: RefCell<Vec<(usize, u64)>> = RefCell::new(Vec::new());
+        /// The flights whose initializer runs on this thread.
+        static RUNNING: RefCell<Vec<FlightId>> = RefCell::new(Vec::new());
     }
 
-    fn id<T>(shard: &RwLock<T>, ticket: u64) -> (usize, u64) {
-        ((shard as *const RwLock<T>).cast::<()>() as usize, ticket)
-    }
-
-    /// Records, while it lives, that this thread runs the initialization `ticket`.
-    pub(super) struct Mark((usize, u64));
+    /// Records, while it lives, that this thread runs the initializer of flight `id`.
+    pub(super) struct Mark(FlightId);
 
     impl Mark {
-        pub(super) fn new<T>(shard: &RwLock<T>, ticket: u64) -> Self {
-            let id = id(shard, ticket);
+        pub(super) fn new(id: FlightId) -> Self {
             // During thread teardown there is no record to keep: nothing to check then.
             let _ = RUNNING.try_with(|running| running.borrow_mut().push(id));
             Mark(id)
@@ -628,10 +641,9 @@ mod reentry {
         }
     }
 
-    /// Panics if this thread is running initialization `ticket` itself: waiting for it would
-    /// never end.
-    pub(super) fn check<T>(shard: &RwLock<T>, ticket: u64) {
-        let id = id(shard, ticket);
+    /// Panics if this thread is running flight `id`'s initializer itself: waiting for it
+    /// would never end.
+    pub(super) fn check(id: FlightId) {
         if RUNNING.try_with(|running| running.borrow().contains(&id)).unwrap_or(false) {
             panic!("gosync: OnceMap initializer asked for its own key (it would wait for itself forever)");
         }
@@ -644,32 +656,32 @@ mod reentry {
     pub(super) struct Mark;
 
     impl Mark {
-        pub(super) fn new<T>(_shard: &T, _ticket: u64) -> Self {
+        pub(super) fn new(_id: super::FlightId) -> Self {
             Mark
         }
     }
 
-    pub(super) fn check<T>(_shard: &T, _ticket: u64) {}
+    pub(super) fn check(_id: super::FlightId) {}
 }
 
-/// A key kept by value until the caller misses; then shared with the map's entry.
+/// A key kept by value until the caller misses; then in a flight the map may share.
 enum Key<K> {
     Plain(K),
-    Shared(Arc<K>),
+    InFlight(Arc<Flight<K>>),
 }
 
 impl<K> Key<K> {
     fn get(&self) -> &K {
         match self {
             Key::Plain(key) => key,
-            Key::Shared(key) => key,
+            Key::InFlight(flight) => &flight.key,
         }
     }
 
-    fn into_shared(self) -> Arc<K> {
+    fn into_flight(self) -> Arc<Flight<K>> {
         match self {
-            Key::Plain(key) => Arc::new(key),
-            Key::Shared(key) => key,
+            Key::Plain(key) => Flight::new(key),
+            Key::InFlight(flight) => flight,
         }
     }
 }
@@ -684,8 +696,9 @@ struct Core<'a, K, V, S, F, Fut: Future, E> {
 }
 
 enum State<'a, K, V, S, F, Fut> {
-    /// Not looked up yet, or waiting for the initializer `ticket` (registered as `waiter`).
-    Idle { key: Key<K>, init: F, waiter: Option<Waiter>, ticket: u64 },
+    /// Not looked up yet, or waiting for flight `waiting_on`'s initializer (registered as
+    /// `waiter`).
+    Idle { key: Key<K>, init: F, waiter: Option<Waiter>, waiting_on: FlightId },
     /// This future is the initializer.
     Running { owner: Owner<'a, K, V, S>, future: Pin<Box<Fut>> },
     /// Completed (or a poll panicked).
@@ -705,7 +718,7 @@ where
         Core {
             map,
             hash,
-            state: State::Idle { key: Key::Plain(key), init, waiter: None, ticket: 0 },
+            state: State::Idle { key: Key::Plain(key), init, waiter: None, waiting_on: 0 },
             convert,
         }
     }
@@ -718,7 +731,7 @@ where
                 State::Done => panic!("gosync: OnceMap future polled after completion"),
                 State::Running { owner, mut future } => {
                     let output = {
-                        let _running = reentry::Mark::new(self.map.shard(self.hash), owner.ticket);
+                        let _running = reentry::Mark::new(owner.id());
                         future.as_mut().poll(cx)
                     };
                     let Poll::Ready(output) = output else {
@@ -735,29 +748,30 @@ where
                         Err(error) => Err(error),
                     });
                 }
-                State::Idle { key, init, mut waiter, ticket } => {
+                State::Idle { key, init, mut waiter, waiting_on } => {
                     if Waiter::poll_registration(&mut waiter, cx.waker()).is_pending() {
-                        self.state = State::Idle { key, init, waiter, ticket };
+                        self.state = State::Idle { key, init, waiter, waiting_on };
                         return Poll::Pending;
                     }
                     // A first poll, or the initializer we waited for ended: look (again).
                     if let Some(value) = self.map.get_hashed(self.hash, key.get()) {
                         return Poll::Ready(Ok(value));
                     }
-                    let key = key.into_shared();
+                    let flight = key.into_flight();
                     // Made before the lock: it clones the waker, which is user code.
                     let task = Waiter::task(cx.waker());
-                    match self.map.lookup_or_start(self.hash, &key, |flight| flight.waiters.register(&task)) {
+                    let register = |running: &Flight<K>| running.waiters.lock().register(&task);
+                    match self.map.lookup_or_start(self.hash, &flight, register) {
                         Lookup::Ready(value) => return Poll::Ready(Ok(value)),
-                        Lookup::Waiting(ticket) => {
-                            let key = Key::Shared(key);
-                            self.state = State::Idle { key, init, waiter: Some(task), ticket };
+                        Lookup::Waiting(waiting_on) => {
+                            let key = Key::InFlight(flight);
+                            self.state = State::Idle { key, init, waiter: Some(task), waiting_on };
                             return Poll::Pending;
                         }
-                        Lookup::Started(ticket) => {
-                            let owner = Owner { map: self.map, hash: self.hash, ticket, key: Some(key) };
+                        Lookup::Started => {
+                            let owner = Owner { map: self.map, hash: self.hash, flight: Some(flight) };
                             let future = {
-                                let _running = reentry::Mark::new(self.map.shard(self.hash), ticket);
+                                let _running = reentry::Mark::new(owner.id());
                                 init(owner.key())
                             };
                             self.state = State::Running { owner, future: Box::pin(future) };
@@ -788,17 +802,20 @@ impl<K, V, S, F, Fut: Future, E> Core<'_, K, V, S, F, Fut, E> {
 impl<K, V, S, F, Fut: Future, E> Drop for Core<'_, K, V, S, F, Fut, E> {
     fn drop(&mut self) {
         match core::mem::replace(&mut self.state, State::Done) {
-            State::Idle { waiter: Some(waiter), ticket, .. } => {
+            State::Idle { waiter: Some(waiter), waiting_on, .. } => {
                 {
-                    let mut shard = self.map.shard(self.hash).write();
-                    // If the entry is gone, its initializer ended and woke every waiter, us
-                    // included: nothing to withdraw. Otherwise withdraw; a plain cancel is
-                    // enough, as every wake-up here goes to all waiters and none is ours alone
-                    // to pass on.
-                    if let Some(Entry::Running { flight, .. }) =
-                        shard.table.find_mut(self.hash, |entry| entry.is_flight(ticket))
+                    // Shared is enough: while the entry is in the table its flight lives, and
+                    // the flight's own lock orders this cancel with its wake-up.
+                    let shard = self.map.shard(self.hash).read();
+                    // If the flight's entry is gone, its initializer ended and woke every
+                    // waiter, us included: nothing to withdraw. (A new flight at the same
+                    // address holds no registration of ours; cancelling there is a no-op.)
+                    // Otherwise withdraw; a plain cancel is enough, as every wake-up here goes
+                    // to all waiters and none is ours alone to pass on.
+                    if let Some(Entry::Running(running)) =
+                        shard.table.find(self.hash, |entry| entry.is_flight(waiting_on))
                     {
-                        let _ = flight.waiters.cancel(&waiter);
+                        let _ = running.waiters.lock().cancel(&waiter);
                     }
                 }
                 // Our waiter (and its waker) is dropped after the unlock.
