@@ -50,8 +50,8 @@ use std::collections::hash_map::RandomState;
 ///   removal.
 ///
 /// # OnceMap vs `Mutex<HashMap<K, Arc<OnceLock<V>>>>` and `dashmap`
-/// The std recipe serializes every lookup on one mutex, and a failed or panicked `OnceLock`
-/// initializer needs care to retry. `dashmap`'s `entry().or_insert_with()` runs the
+/// The std recipe serializes every lookup on one mutex, and `OnceLock` has no stable
+/// fallible initializer, so an error cannot be returned without being cached. `dashmap`'s `entry().or_insert_with()` runs the
 /// initializer while holding the shard's write lock, so every key of that shard, hits
 /// included, waits for it, and an initializer that touches another key of its own shard
 /// deadlocks. Here initializers run outside every lock, and waiting is per key.
@@ -834,6 +834,8 @@ impl<K, V, S, F, Fut: Future, E> Drop for Core<'_, K, V, S, F, Fut, E> {
 /// The future of [`OnceMap::get_or_init_async`]: resolves to the key's value.
 ///
 /// It is `Send` when the map is `Sync` and the key, the closure and its future are `Send`.
+/// It is fused: polling it again after it completed (see `FusedFuture::is_terminated`)
+/// panics with `gosync: OnceMap future polled after completion`.
 ///
 /// # Cancel safety
 /// Dropping it while it waits withdraws it and affects no one. Dropping it while it runs the
