@@ -11,6 +11,7 @@
 //! | [`Mutex`] | `sync.Mutex` (`Lock`, `TryLock`) | mutual exclusion, async-capable, no poisoning |
 //! | [`Cond`] | `sync.Cond` | wait for a condition on state kept under a [`Mutex`] |
 //! | [`BoundedQueue`] | a buffered `chan` built from `sync.Cond` | MPMC producer/consumer queue with close |
+//! | [`OnceMap`] | `sync.Map` + `sync.Once` per key, `x/sync/singleflight` | cache that computes each key once, concurrent callers wait for it |
 //!
 //! Every blocking operation `x()` comes with `try_x()` (never waits), `x_timeout(Duration)`
 //! and `x_deadline(Instant)` (give up in time), and `x_async()` (a named, cancel-safe future).
@@ -82,6 +83,7 @@ extern crate alloc;
 
 mod cond;
 mod mutex;
+mod once_map;
 mod primitive;
 mod queue;
 mod wait_group;
@@ -89,6 +91,7 @@ mod waiter;
 
 pub use cond::{Cond, CondWaitFuture};
 pub use mutex::{LockFuture, Mutex, MutexGuard};
+pub use once_map::{GetOrInitFuture, GetOrTryInitFuture, OnceMap};
 pub use queue::{
     BoundedQueue, Closed, PopFuture, PopTimeoutError, PushFuture, PushTimeoutError, TryPopError, TryPushError,
 };

@@ -9,6 +9,9 @@
 //! | no `std`               | `core`, `alloc`     | a spin lock          | none (async only)         |
 //! | `cfg(loom)`            | `loom`              | `loom::sync::Mutex`  | a `loom::sync::Notify`    |
 //!
+//! `RwLock` follows `Lock`: `parking_lot::RwLock`, loom's `RwLock`, and without `std` the
+//! spin lock itself (readers then take it exclusively).
+//!
 //! `Lock` guards short internal critical sections only (a wait list, a waker slot): no user
 //! code and no parking ever runs while one is held.
 
@@ -31,6 +34,28 @@ mod imp {
         }
     }
 
+    /// A short internal reader-writer lock, modelled by loom.
+    pub(crate) struct RwLock<T>(loom::sync::RwLock<T>);
+    pub(crate) type ReadGuard<'a, T> = loom::sync::RwLockReadGuard<'a, T>;
+    pub(crate) type WriteGuard<'a, T> = loom::sync::RwLockWriteGuard<'a, T>;
+
+    impl<T> RwLock<T> {
+        pub(crate) fn new(value: T) -> Self {
+            RwLock(loom::sync::RwLock::new(value))
+        }
+        pub(crate) fn read(&self) -> ReadGuard<'_, T> {
+            self.0.read().unwrap()
+        }
+        pub(crate) fn write(&self) -> WriteGuard<'_, T> {
+            self.0.write().unwrap()
+        }
+    }
+
+    /// How many shards a sharded structure uses: few, so that models stay small.
+    pub(crate) fn shard_count() -> usize {
+        2
+    }
+
     pub(crate) use super::cell::{MutPtr, UnsafeCell};
 
     /// Called once per turn of a retry loop: loom must see a scheduling point there, or a
@@ -43,6 +68,7 @@ mod imp {
     pub(crate) mod thread {
         use loom::sync::{Arc, Notify};
         pub(crate) use loom::thread::{spawn, JoinHandle};
+        pub(crate) use loom::thread_local;
         use std::time::Instant;
 
         /// Parks one waiting thread. Under loom it is a `Notify` per waiter rather than
@@ -94,6 +120,42 @@ mod imp {
         }
     }
 
+    /// A short internal reader-writer lock: readers share it, so read-mostly data (a
+    /// cache's hits) does not serialize on it.
+    pub(crate) struct RwLock<T>(parking_lot::RwLock<T>);
+    pub(crate) type ReadGuard<'a, T> = parking_lot::RwLockReadGuard<'a, T>;
+    pub(crate) type WriteGuard<'a, T> = parking_lot::RwLockWriteGuard<'a, T>;
+
+    impl<T> RwLock<T> {
+        pub(crate) const fn new(value: T) -> Self {
+            RwLock(parking_lot::RwLock::new(value))
+        }
+        #[inline]
+        pub(crate) fn read(&self) -> ReadGuard<'_, T> {
+            self.0.read()
+        }
+        #[inline]
+        pub(crate) fn write(&self) -> WriteGuard<'_, T> {
+            self.0.write()
+        }
+    }
+
+    /// How many shards a sharded structure uses: four per hardware thread (as dashmap),
+    /// a power of two. The system is asked once per process.
+    pub(crate) fn shard_count() -> usize {
+        static SHARDS: atomic::AtomicUsize = atomic::AtomicUsize::new(0);
+        // Relaxed: a cached number, recomputed identically by whoever sees zero.
+        match SHARDS.load(atomic::Ordering::Relaxed) {
+            0 => {
+                let threads = std::thread::available_parallelism().map_or(4, |n| n.get());
+                let shards = (threads * 4).next_power_of_two().min(256);
+                SHARDS.store(shards, atomic::Ordering::Relaxed);
+                shards
+            }
+            shards => shards,
+        }
+    }
+
     pub(crate) use super::cell::{MutPtr, UnsafeCell};
 
     #[inline]
@@ -104,6 +166,7 @@ mod imp {
 
     pub(crate) mod thread {
         pub(crate) use std::thread::{spawn, JoinHandle};
+        pub(crate) use std::thread_local;
         use std::time::Instant;
 
         /// Parks one waiting thread: the thread's own park token.
@@ -196,6 +259,29 @@ mod imp {
         fn drop(&mut self) {
             self.0.locked.store(false, Ordering::Release);
         }
+    }
+
+    /// Without `std` the reader-writer lock is the spin lock: readers take it exclusively
+    /// too (it guards only a few instructions of lookup).
+    pub(crate) struct RwLock<T>(Lock<T>);
+    pub(crate) type ReadGuard<'a, T> = LockGuard<'a, T>;
+    pub(crate) type WriteGuard<'a, T> = LockGuard<'a, T>;
+
+    impl<T> RwLock<T> {
+        pub(crate) const fn new(value: T) -> Self {
+            RwLock(Lock::new(value))
+        }
+        pub(crate) fn read(&self) -> ReadGuard<'_, T> {
+            self.0.lock()
+        }
+        pub(crate) fn write(&self) -> WriteGuard<'_, T> {
+            self.0.lock()
+        }
+    }
+
+    /// How many shards a sharded structure uses (no way to ask the system here).
+    pub(crate) fn shard_count() -> usize {
+        16
     }
 
     pub(crate) use super::cell::{MutPtr, UnsafeCell};

@@ -210,22 +210,6 @@ impl Waiter {
         None
     }
 
-    /// The first step of a future's poll that may hold a registered waiter in `slot`:
-    /// `Pending` while that waiter still waits (re-armed with the latest `waker`); otherwise
-    /// the slot is emptied and the result says whether a registration had been completed
-    /// (`true`, the future was woken) or there was none (`false`, a first poll).
-    #[allow(dead_code)] // superseded by TaskWaiter; kept while pieces move over
-    pub fn poll_registration(slot: &mut Option<Waiter>, waker: &Waker) -> Poll<bool> {
-        match slot {
-            Some(waiter) if waiter.set_waker(waker).is_none() => Poll::Pending,
-            Some(_) => {
-                *slot = None;
-                Poll::Ready(true)
-            }
-            None => Poll::Ready(false),
-        }
-    }
-
     /// Completes this waiter's current wait with `token` on its own behalf, so that no list
     /// can complete it any more: how a selector withdraws before it runs an operation itself.
     /// `Err` with the winning token if a list completed it first. O(1); its registrations
