@@ -11,6 +11,7 @@
 //! | [`Mutex`] | `sync.Mutex` (`Lock`, `TryLock`) | mutual exclusion, async-capable, no poisoning |
 //! | [`Cond`] | `sync.Cond` | wait for a condition on state kept under a [`Mutex`] |
 //! | [`BoundedQueue`] | a buffered `chan` built from `sync.Cond` | MPMC producer/consumer queue with close |
+//! | [`time`] | `time.Sleep`, `time.Now` | clocks and sleeps; [`time::ManualClock`] makes timing tests deterministic |
 //!
 //! Every blocking operation `x()` comes with `try_x()` (never waits), `x_timeout(Duration)`
 //! and `x_deadline(Instant)` (give up in time), and `x_async()` (a named, cancel-safe future).
@@ -71,6 +72,7 @@ mod cond;
 mod mutex;
 mod primitive;
 mod queue;
+pub mod time;
 mod wait_group;
 mod waiter;
 
