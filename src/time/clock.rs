@@ -235,6 +235,12 @@ impl ManualClock {
     }
 }
 
+// A panic never leaves the clock half-changed: `set` and `advance` panic before they write,
+// and expiring timers only moves entries out of the list. So a clock shared with a closure
+// that panicked is as good as before (the doc example of `set` relies on it).
+impl core::panic::UnwindSafe for ManualClock {}
+impl core::panic::RefUnwindSafe for ManualClock {}
+
 impl Default for ManualClock {
     fn default() -> Self {
         ManualClock::new()

@@ -17,7 +17,7 @@
 //! is none). A registration earlier than the deadline it parks toward unparks it, so it
 //! re-schedules. Other modules use it through [`register`] and [`cancel`]:
 //!
-//! ```ignore
+//! ```text
 //! let key = timer::register(deadline, waiter, token); // the waiter is completed at `deadline`
 //! // ... later, if the owner gives up first:
 //! timer::cancel(key); // true: withdrawn before it fired
