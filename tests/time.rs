@@ -369,6 +369,22 @@ fn dropped_real_time_sleep_never_wakes_and_does_not_disturb_others() {
 }
 
 #[test]
+fn a_waker_that_panics_does_not_stop_the_timer() {
+    struct Panicking;
+    impl Wake for Panicking {
+        fn wake(self: Arc<Self>) {
+            panic!("a user waker panicked (expected by this test)");
+        }
+    }
+    let _w = Watchdog::start("a_waker_that_panics_does_not_stop_the_timer");
+    let mut doomed = time::sleep(ms(1));
+    assert!(poll_with(&mut doomed, &Waker::from(Arc::new(Panicking))).is_pending());
+    // The timer thread wakes the panicking waker first, then must still serve this sleep.
+    block_on(time::sleep(ms(20)));
+    drop(doomed);
+}
+
+#[test]
 fn a_million_dropped_sleeps_leave_nothing_in_the_timer() {
     let _w = Watchdog::new("a_million_dropped_sleeps_leave_nothing_in_the_timer", Duration::from_secs(120));
     let n = if cfg!(miri) { 1_000 } else { 1_000_000 };

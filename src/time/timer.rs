@@ -15,7 +15,7 @@
 //! One thread for the whole process, started by the first registration: it completes every
 //! due entry, then parks until the earliest remaining deadline (or indefinitely when there
 //! is none). A registration earlier than the deadline it parks toward unparks it, so it
-//! re-schedules. Other modules use it through [`register`] and [`cancel`]:
+//! re-schedules. A waker that panics when the thread wakes it does not stop the thread. Other modules use it through [`register`] and [`cancel`]:
 //!
 //! ```text
 //! let key = timer::register(deadline, waiter, token); // the waiter is completed at `deadline`
@@ -108,6 +108,7 @@ mod global {
     use crate::primitive::{Instant, Lock};
     use crate::waiter::{Token, Waiter};
     use alloc::vec::Vec;
+    use std::panic::AssertUnwindSafe;
 
     /// What the timer thread is doing, as far as a registration needs to know.
     #[derive(Clone, Copy)]
@@ -212,8 +213,12 @@ mod global {
             // park and unparks us if it is earlier (an unpark before the park is kept).
             global.parked = next.map_or(Parked::Forever, Parked::Until);
             drop(global);
-            // Wakers are user code: woken with no lock held.
-            wakeups.clear();
+            // Wakers are user code: woken with no lock held, and one that panics must not
+            // stop the timer for every other sleep in the process. Its panic is reported by
+            // the panic hook as usual; the timer carries on.
+            for wakeup in wakeups.drain(..) {
+                let _ = std::panic::catch_unwind(AssertUnwindSafe(move || drop(wakeup)));
+            }
             match next {
                 Some(deadline) => {
                     parker.park_deadline(deadline);
