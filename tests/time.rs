@@ -166,6 +166,7 @@ fn manual_async_sleep_on_another_thread_completes() {
 
 #[test]
 fn manual_sleep_already_due_completes_without_registering() {
+    let _w = Watchdog::start("manual_sleep_already_due_completes_without_registering");
     let clock = ManualClock::new();
     clock.advance(ms(5));
     let mut past = clock.sleep_until(ms(3));
