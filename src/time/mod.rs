@@ -27,6 +27,12 @@
 //! every other timed wait in gosync times out under loom: a blocking `wait` yields once, and
 //! a polled `Sleep` wakes itself, returns `Pending` once and is ready on its next poll.
 //!
+//! # Under Miri
+//! The timer thread, once started, lives as long as the process, and Miri reports a thread
+//! still running when `main` returns as an error. A Miri run of tests that await real-time
+//! sleeps therefore needs `MIRIFLAGS=-Zmiri-ignore-leaks`; blocking waits and sleeps on a
+//! [`ManualClock`] start no thread and need nothing.
+//!
 //! # Example
 //! ```
 //! use gosync::time::{self, Clock, ManualClock};
@@ -51,7 +57,7 @@ pub use clock::ManualClock;
 #[cfg(any(feature = "std", loom))]
 pub use clock::MonotonicClock;
 
-use crate::waiter::{TaskWaiter, NOTIFIED};
+use crate::waiter::{TaskWaiter, Token, Waiter, NOTIFIED};
 use core::fmt;
 use core::future::Future;
 use core::pin::Pin;
@@ -62,8 +68,6 @@ use timer::TimerKey;
 
 #[cfg(any(feature = "std", loom))]
 use crate::primitive::{thread, Instant};
-#[cfg(any(feature = "std", loom))]
-use crate::waiter::Waiter;
 
 /// A source of monotonic time that can also wait for it.
 ///
@@ -308,10 +312,10 @@ impl Sleep {
             return;
         }
         self.deregister();
-        match &self.kind {
-            Kind::Manual { clock, deadline, .. } => {
+        match &mut self.kind {
+            Kind::Manual { .. } => {
                 let waiter = Waiter::current_thread();
-                if clock.register(*deadline, &waiter, NOTIFIED).is_some() {
+                if self.kind.register(&waiter, NOTIFIED) {
                     // Only the clock completes this registration (there is no timeout), and it
                     // removes the entry as it does: nothing to cancel afterwards.
                     waiter.wait();
@@ -329,11 +333,63 @@ impl Sleep {
         self.done = true;
     }
 
+    /// For gosync primitives that wait for this deadline and for something else at once (a
+    /// limiter that can be closed, a timer case of a select): registers `waiter`'s current
+    /// wait to be completed with `token` at the deadline, on whichever clock made this sleep.
+    /// False, registering nothing, if the deadline has passed (and, under loom, always for
+    /// real time: the deadline counts as passed). The caller keeps `waiter` alive while it is
+    /// registered and withdraws it with [`deregister`](Self::deregister).
+    #[allow(dead_code)] // limiters and channel timers build on it
+    pub(crate) fn register_waiter(&mut self, waiter: &Waiter, token: Token) -> bool {
+        self.kind.register(waiter, token)
+    }
+
     /// Withdraws the timer entry, if registered. The registration may have fired already
-    /// (completing our waiter); then there is nothing to withdraw and nothing to pass on, as
-    /// a sleep's completion is its own.
+    /// (completing its waiter); then there is nothing to withdraw and nothing to pass on, as
+    /// a sleep's completion is its own. Idempotent.
+    pub(crate) fn deregister(&mut self) {
+        self.kind.deregister();
+    }
+}
+
+impl Kind {
+    /// The deadline has passed (under loom, a real-time one always has).
+    fn is_due(&self) -> bool {
+        match self {
+            #[cfg(all(feature = "std", not(loom)))]
+            Kind::Realtime { deadline, .. } => Instant::now() >= *deadline,
+            #[cfg(loom)]
+            Kind::Realtime { .. } => true,
+            Kind::Manual { clock, deadline, .. } => clock.now() >= *deadline,
+        }
+    }
+
+    /// Registers `waiter` (first withdrawing an earlier registration of this sleep) to be
+    /// completed with `token` at the deadline. False, registering nothing, if it has passed.
+    fn register(&mut self, waiter: &Waiter, token: Token) -> bool {
+        self.deregister();
+        match self {
+            #[cfg(all(feature = "std", not(loom)))]
+            Kind::Realtime { deadline, key } => {
+                if Instant::now() >= *deadline {
+                    return false;
+                }
+                *key = Some(timer::register(*deadline, waiter, token));
+                true
+            }
+            #[cfg(loom)]
+            Kind::Realtime { .. } => false,
+            Kind::Manual { clock, deadline, key } => {
+                // Checked again under the clock's lock: registers nothing if an advance
+                // reached the deadline since the caller looked.
+                *key = clock.register(*deadline, waiter, token);
+                key.is_some()
+            }
+        }
+    }
+
     fn deregister(&mut self) {
-        match &mut self.kind {
+        match self {
             #[cfg(all(feature = "std", not(loom)))]
             Kind::Realtime { key, .. } => {
                 if let Some(key) = key.take() {
@@ -369,40 +425,18 @@ impl Future for Sleep {
             }
             Poll::Ready(None) => {} // not registered: a first poll
         }
-        let registered = match &mut this.kind {
-            #[cfg(all(feature = "std", not(loom)))]
-            Kind::Realtime { deadline, key } => {
-                if Instant::now() >= *deadline {
-                    false
-                } else {
-                    // Armed before the timer's lock is taken: arming may clone the waker.
-                    let waiter = this.wait.arm(cx.waker());
-                    *key = Some(timer::register(*deadline, waiter, NOTIFIED));
-                    true
-                }
+        #[cfg(loom)]
+        if let Kind::Realtime { yielded, .. } = &mut this.kind {
+            if !*yielded {
+                // No time under loom: one round trip through the executor stands for the wait.
+                *yielded = true;
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
             }
-            #[cfg(loom)]
-            Kind::Realtime { yielded, .. } => {
-                if !*yielded {
-                    // No time under loom: one round trip through the executor stands for
-                    // the wait.
-                    *yielded = true;
-                    cx.waker().wake_by_ref();
-                    return Poll::Pending;
-                }
-                false
-            }
-            Kind::Manual { clock, deadline, key } => {
-                if clock.now() >= *deadline {
-                    false
-                } else {
-                    let waiter = this.wait.arm(cx.waker());
-                    // Registers nothing if an advance reached the deadline since we looked.
-                    *key = clock.register(*deadline, waiter, NOTIFIED);
-                    key.is_some()
-                }
-            }
-        };
+        }
+        // Armed before the clock's lock is taken (arming may clone the waker); the check
+        // first spares that when the deadline has already passed.
+        let registered = !this.kind.is_due() && this.kind.register(this.wait.arm(cx.waker()), NOTIFIED);
         if registered {
             this.wait.set_registered();
             Poll::Pending
@@ -436,5 +470,45 @@ impl fmt::Debug for Sleep {
             Kind::Manual { deadline, .. } => s.field("manual_deadline", deadline),
         };
         s.field("done", &self.done).finish()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::waiter::WaitList;
+    use core::task::Waker;
+
+    /// A primitive waiting for a deadline or a close, whichever comes first, registers one
+    /// waiter on a sleep and on its own list with two tokens.
+    #[test]
+    fn a_waiter_on_a_sleep_and_a_list_is_completed_once() {
+        let clock = ManualClock::new();
+        let (timeout, closed) = (Token::case(2), Token::case(3)); // neither is NOTIFIED
+
+        // The list completes it first; the sleep's entry is then withdrawn.
+        let mut sleep = clock.sleep(Duration::from_secs(1));
+        let mut list = WaitList::new();
+        let waiter = Waiter::task(Waker::noop());
+        assert!(sleep.register_waiter(&waiter, timeout));
+        list.register_with(&waiter, closed, ());
+        assert_eq!(clock.sleepers(), 1);
+        drop(list.notify_one().expect("the waiter"));
+        sleep.deregister();
+        assert_eq!(clock.sleepers(), 0);
+        clock.advance(Duration::from_secs(1));
+        assert_eq!(waiter.token(), Some(closed));
+
+        // The clock completes it first; the list then skips the dead registration.
+        let mut sleep = clock.sleep(Duration::from_secs(1));
+        let waiter = Waiter::task(Waker::noop());
+        assert!(sleep.register_waiter(&waiter, timeout));
+        list.register_with(&waiter, closed, ());
+        clock.advance(Duration::from_secs(1));
+        assert_eq!(waiter.token(), Some(timeout));
+        assert!(list.notify_one().is_none());
+        sleep.deregister(); // after it fired: nothing to withdraw
+        assert!(!sleep.register_waiter(&waiter, timeout), "due: registers nothing");
+        assert_eq!(clock.sleepers(), 0);
     }
 }
