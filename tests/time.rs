@@ -40,6 +40,21 @@ impl Wake for LogWaker {
     }
 }
 
+/// A real-time sleep polled to `Pending` with `waker`, and its deadline: the shortest of 1, 2,
+/// 4, ... ms that has not passed by the time of its first poll (a slow machine, or Miri's
+/// clock, may pass a short one before it is polled).
+fn pending_real_time_sleep(waker: &Waker) -> (Sleep, Instant) {
+    let mut duration = ms(1);
+    loop {
+        let deadline = Instant::now() + duration;
+        let mut sleep = time::sleep_until(deadline);
+        if poll_with(&mut sleep, waker).is_pending() {
+            return (sleep, deadline);
+        }
+        duration *= 2;
+    }
+}
+
 /// Runs `fut` on a helper thread with `block_on`, returning its join handle.
 fn spawn_block_on<F: Future<Output = ()> + Send + 'static>(fut: F) -> thread::JoinHandle<()> {
     thread::spawn(move || block_on(fut))
@@ -357,15 +372,13 @@ fn many_concurrent_sleeps_on_threads_and_tasks_all_complete() {
 fn dropped_real_time_sleep_never_wakes_and_does_not_disturb_others() {
     let _w = Watchdog::start("dropped_real_time_sleep_never_wakes_and_does_not_disturb_others");
     let dropped_waker = CountingWaker::new();
-    let deadline = Instant::now() + ms(5);
-    let mut dropped = time::sleep_until(deadline);
-    assert!(poll_with(&mut dropped, dropped_waker.waker()).is_pending());
+    let (dropped, deadline) = pending_real_time_sleep(dropped_waker.waker());
     drop(dropped);
     // Only a drop that finished before the deadline is sure to beat the timer (on a loaded
     // machine this thread may be descheduled past it; then the check below is skipped).
     let dropped_in_time = Instant::now() < deadline;
     // A later sleep completes, so the timer has passed the dropped one's deadline.
-    block_on(time::sleep(ms(20)));
+    block_on(time::sleep_until(deadline + ms(10)));
     if dropped_in_time {
         assert_eq!(dropped_waker.count(), 0, "a dropped sleep woke its task");
     }
@@ -381,10 +394,9 @@ fn a_waker_that_panics_does_not_stop_the_timer() {
         }
     }
     let _w = Watchdog::start("a_waker_that_panics_does_not_stop_the_timer");
-    let mut doomed = time::sleep(ms(1));
-    assert!(poll_with(&mut doomed, &Waker::from(Arc::new(Panicking))).is_pending());
+    let (doomed, deadline) = pending_real_time_sleep(&Waker::from(Arc::new(Panicking)));
     // The timer thread wakes the panicking waker first, then must still serve this sleep.
-    block_on(time::sleep(ms(20)));
+    block_on(time::sleep_until(deadline + ms(10)));
     drop(doomed);
 }
 
