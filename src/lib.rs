@@ -12,6 +12,7 @@
 //! | [`Cond`] | `sync.Cond` | wait for a condition on state kept under a [`Mutex`] |
 //! | [`BoundedQueue`] | a buffered `chan` built from `sync.Cond` | MPMC producer/consumer queue with close |
 //! | [`OnceMap`] | `sync.Map` + `sync.Once` per key, `x/sync/singleflight` | cache that computes each key once, concurrent callers wait for it |
+//! | [`time`] | `time.Sleep`, `time.Now` | clocks and sleeps; [`time::ManualClock`] makes timing tests deterministic |
 //!
 //! Every blocking operation `x()` comes with `try_x()` (never waits), `x_timeout(Duration)`
 //! and `x_deadline(Instant)` (give up in time), and `x_async()` (a named, cancel-safe future).
@@ -86,6 +87,7 @@ mod mutex;
 mod once_map;
 mod primitive;
 mod queue;
+pub mod time;
 mod wait_group;
 mod waiter;
 

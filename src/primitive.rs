@@ -169,6 +169,14 @@ mod imp {
         pub(crate) use std::thread_local;
         use std::time::Instant;
 
+        /// Spawns a named thread, reporting failure instead of panicking (the timer thread).
+        pub(crate) fn spawn_named<F>(name: &str, f: F) -> std::io::Result<JoinHandle<()>>
+        where
+            F: FnOnce() + Send + 'static,
+        {
+            std::thread::Builder::new().name(name.into()).spawn(f)
+        }
+
         /// Parks one waiting thread: the thread's own park token.
         #[derive(Clone)]
         pub(crate) struct Parker(std::thread::Thread);

@@ -1,0 +1,268 @@
+//! The two clocks: [`MonotonicClock`] (real time) and [`ManualClock`] (time that moves only
+//! when told to).
+
+use super::timer::{TimerKey, TimerQueue};
+use super::{Clock, Sleep};
+use crate::primitive::{Arc, Lock};
+use crate::waiter::{Token, Waiter};
+use alloc::vec::Vec;
+use core::fmt;
+use core::time::Duration;
+
+#[cfg(any(feature = "std", loom))]
+use crate::primitive::Instant;
+
+/// Real, monotonic time, measured from the moment the clock was created.
+///
+/// It reads [`std::time::Instant`], so it never goes backwards and is not affected by changes
+/// to the system's wall clock. Clones share the origin. Sleeping on it is the same as
+/// [`sleep_until`](super::sleep_until) at the matching `Instant`.
+///
+/// # Example
+/// ```
+/// use gosync::time::{Clock, MonotonicClock};
+/// use std::time::Duration;
+///
+/// let clock = MonotonicClock::new();
+/// let start = clock.now();
+/// clock.sleep(Duration::from_millis(1)).wait();
+/// assert!(clock.now() >= start + Duration::from_millis(1));
+/// ```
+#[cfg(any(feature = "std", loom))]
+#[derive(Clone, Copy, Debug)]
+pub struct MonotonicClock {
+    origin: Instant,
+}
+
+#[cfg(any(feature = "std", loom))]
+impl MonotonicClock {
+    /// A clock whose origin (time zero) is now.
+    ///
+    /// ```
+    /// use gosync::time::{Clock, MonotonicClock};
+    /// let clock = MonotonicClock::new();
+    /// assert!(clock.now() < std::time::Duration::from_secs(60));
+    /// ```
+    pub fn new() -> Self {
+        MonotonicClock { origin: Instant::now() }
+    }
+
+    /// The `Instant` this clock counts from.
+    ///
+    /// ```
+    /// use gosync::time::{Clock, MonotonicClock};
+    /// let clock = MonotonicClock::new();
+    /// assert!(clock.origin() + clock.now() <= std::time::Instant::now());
+    /// ```
+    pub fn origin(&self) -> Instant {
+        self.origin
+    }
+}
+
+#[cfg(any(feature = "std", loom))]
+impl Default for MonotonicClock {
+    fn default() -> Self {
+        MonotonicClock::new()
+    }
+}
+
+#[cfg(any(feature = "std", loom))]
+impl Clock for MonotonicClock {
+    fn now(&self) -> Duration {
+        self.origin.elapsed()
+    }
+
+    fn sleep_until(&self, deadline: Duration) -> Sleep {
+        Sleep::realtime(super::instant_after(self.origin, deadline))
+    }
+}
+
+/// A clock that moves only when told to: deterministic time for tests, like tokio's paused
+/// time.
+///
+/// It starts at zero; [`advance`](ManualClock::advance) and [`set`](ManualClock::set) move
+/// it forward, and every sleep on it whose deadline has been reached completes at that moment
+/// (blocking and async alike), earliest deadline first. Nothing completes on its own, so a test
+/// that drives a limiter or a timeout through a `ManualClock` runs the same way every time and
+/// takes no real time. Clones are handles to the same time. Works without `std`.
+///
+/// An `advance` synchronizes with the sleeps it completes: what the advancing thread wrote
+/// before it is visible to each woken sleeper.
+///
+/// # Example
+/// ```
+/// use gosync::time::{Clock, ManualClock};
+/// use std::time::Duration;
+///
+/// let clock = ManualClock::new();
+/// let sleeper = {
+///     let clock = clock.clone();
+///     std::thread::spawn(move || clock.sleep(Duration::from_secs(3600)).wait())
+/// };
+/// while clock.sleepers() == 0 {
+///     std::thread::yield_now(); // let the sleeper register
+/// }
+/// clock.advance(Duration::from_secs(3600)); // an hour passes at once
+/// sleeper.join().unwrap();
+/// assert_eq!(clock.now(), Duration::from_secs(3600));
+/// ```
+#[derive(Clone)]
+pub struct ManualClock {
+    pub(super) shared: Arc<Lock<ManualState>>,
+}
+
+/// The time and the sleeps waiting on it, under one lock: a sleep checks the time and
+/// registers in one step, and a move of the time completes what it passes in one step, so a
+/// sleep is never registered just after the time passed its deadline and then forgotten.
+/// (`Duration` under the lock rather than an atomic: 64-bit atomics are missing on some
+/// targets, and a test clock's reads need not be lock-free.)
+pub(super) struct ManualState {
+    now: Duration,
+    timers: TimerQueue<Duration>,
+}
+
+impl ManualClock {
+    /// A clock at zero.
+    ///
+    /// ```
+    /// use gosync::time::{Clock, ManualClock};
+    /// assert_eq!(ManualClock::new().now(), std::time::Duration::ZERO);
+    /// ```
+    pub fn new() -> Self {
+        ManualClock {
+            shared: Arc::new(Lock::new(ManualState { now: Duration::ZERO, timers: TimerQueue::new() })),
+        }
+    }
+
+    /// Moves the time forward by `by`, completing every sleep whose deadline it reaches.
+    ///
+    /// # Panics
+    /// `gosync: ManualClock overflow` if the time would not fit in a `Duration`.
+    ///
+    /// ```
+    /// use gosync::time::{Clock, ManualClock};
+    /// use std::time::Duration;
+    /// let clock = ManualClock::new();
+    /// clock.advance(Duration::from_millis(5));
+    /// clock.advance(Duration::from_millis(5));
+    /// assert_eq!(clock.now(), Duration::from_millis(10));
+    /// ```
+    pub fn advance(&self, by: Duration) {
+        self.move_to(|now| now.checked_add(by).ok_or("gosync: ManualClock overflow"));
+    }
+
+    /// Sets the time to `to`, completing every sleep whose deadline it reaches. Setting the
+    /// current time again does nothing.
+    ///
+    /// # Panics
+    /// `gosync: ManualClock cannot go backwards` if `to` is earlier than the current time:
+    /// a clock that went back would break every user's monotonic arithmetic, and silently
+    /// ignoring the call would hide the bug in the test. The clock is unchanged and still
+    /// usable after the panic.
+    ///
+    /// ```
+    /// use gosync::time::{Clock, ManualClock};
+    /// use std::time::Duration;
+    /// let clock = ManualClock::new();
+    /// clock.set(Duration::from_secs(2));
+    /// assert_eq!(clock.now(), Duration::from_secs(2));
+    /// let back = std::panic::catch_unwind(|| clock.set(Duration::from_secs(1)));
+    /// assert!(back.is_err());
+    /// assert_eq!(clock.now(), Duration::from_secs(2));
+    /// ```
+    pub fn set(&self, to: Duration) {
+        self.move_to(|now| if to >= now { Ok(to) } else { Err("gosync: ManualClock cannot go backwards") });
+    }
+
+    /// How many sleeps are waiting on this clock right now: those that are registered (a
+    /// blocked [`Sleep::wait`], or a [`Sleep`] polled to `Pending`) and not yet completed or
+    /// dropped. Tests use it to advance only once a sleeper is in place.
+    ///
+    /// ```
+    /// use gosync::time::{Clock, ManualClock};
+    /// use std::future::Future;
+    /// use std::task::{Context, Waker};
+    /// use std::time::Duration;
+    ///
+    /// let clock = ManualClock::new();
+    /// let mut sleep = clock.sleep(Duration::from_secs(1));
+    /// assert_eq!(clock.sleepers(), 0); // not polled yet: not registered
+    /// let _ = std::pin::Pin::new(&mut sleep).poll(&mut Context::from_waker(Waker::noop()));
+    /// assert_eq!(clock.sleepers(), 1);
+    /// drop(sleep);
+    /// assert_eq!(clock.sleepers(), 0);
+    /// ```
+    pub fn sleepers(&self) -> usize {
+        self.shared.lock().timers.len()
+    }
+
+    fn move_to(&self, to: impl FnOnce(Duration) -> Result<Duration, &'static str>) {
+        let mut wakeups = Vec::new();
+        let mut state = self.shared.lock();
+        let target = match to(state.now) {
+            Ok(target) => target,
+            Err(message) => {
+                // Unlock first: the clock stays usable after the panic.
+                drop(state);
+                panic!("{message}");
+            }
+        };
+        state.now = target;
+        state.timers.expire(target, &mut wakeups);
+        drop(state);
+        // Woken after unlocking: wakers are user code.
+        drop(wakeups);
+    }
+
+    /// Registers `waiter` to be completed with `token` when the time reaches `deadline`, or
+    /// returns `None` (registering nothing) if it already has.
+    pub(super) fn register(
+        &self,
+        deadline: Duration,
+        waiter: &Waiter,
+        token: Token,
+    ) -> Option<TimerKey<Duration>> {
+        let mut state = self.shared.lock();
+        if state.now >= deadline {
+            return None;
+        }
+        Some(state.timers.insert(deadline, waiter, token))
+    }
+
+    /// Withdraws a registration; false if it had already completed.
+    pub(super) fn cancel(&self, key: TimerKey<Duration>) -> bool {
+        self.shared.lock().timers.remove(key)
+    }
+}
+
+// A panic never leaves the clock half-changed: `set` and `advance` panic before they write,
+// and expiring timers only moves entries out of the list. So a clock shared with a closure
+// that panicked is as good as before (the doc example of `set` relies on it).
+impl core::panic::UnwindSafe for ManualClock {}
+impl core::panic::RefUnwindSafe for ManualClock {}
+
+impl Default for ManualClock {
+    fn default() -> Self {
+        ManualClock::new()
+    }
+}
+
+impl fmt::Debug for ManualClock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (now, sleepers) = {
+            let state = self.shared.lock();
+            (state.now, state.timers.len())
+        };
+        f.debug_struct("ManualClock").field("now", &now).field("sleepers", &sleepers).finish()
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Duration {
+        self.shared.lock().now
+    }
+
+    fn sleep_until(&self, deadline: Duration) -> Sleep {
+        Sleep::manual(self.clone(), deadline)
+    }
+}
