@@ -11,7 +11,7 @@ use gosync::{
     TryPushError, WaitGroup, WaitGroupFuture,
 };
 use std::fmt::Debug;
-use std::future::{ready, Ready};
+use std::future::Ready;
 
 fn debug<T: Debug + ?Sized>() {}
 fn send_sync<T: Send + Sync + ?Sized>() {}
@@ -55,7 +55,6 @@ fn every_public_type_is_debug() {
     debug::<MonotonicClock>();
     debug::<ManualClock>();
     debug::<Sleep>();
-    let _ = ready(0u8);
 }
 
 #[test]
