@@ -69,11 +69,15 @@ macro_rules! const_fn_unless_loom {
 ///   waiter is starving (each starving waiter got the lock or gave up).
 ///
 /// So no waiter waits forever while others keep locking: once it is starving, it gets the
-/// lock after at most the waiters registered before it. Waiters are not served in strict
-/// FIFO order in normal mode.
+/// lock after at most the waiters registered before its latest registration (a hand-off may
+/// be taken by a waiter woken earlier, and the starving one then registers again, at the
+/// back). Waiters are not served in strict FIFO order in normal mode.
 ///
 /// A waiter the lock was handed to holds it until it takes it: a woken [`LockFuture`] holds
-/// the lock until it is polled (or dropped, which passes the lock on).
+/// the lock until it is polled (or dropped, which passes the lock on). A starving
+/// `LockFuture` that is leaked (`mem::forget`) instead of dropped keeps the mutex in
+/// starvation mode for good: it still works, but every lock and unlock then takes the slow
+/// path, and a hand-off to that future, if it is still registered, is never taken.
 ///
 /// # Example
 /// ```

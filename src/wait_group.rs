@@ -40,7 +40,12 @@ fn snapshot(state: &AtomicUsize) -> usize {
     // Under loom, read it with a read-modify-write that changes nothing. loom's partial-order
     // reduction remembers only the last access to an atomic, so another thread's load that
     // came before our load and CAS is never reordered after the CAS (loom issues 166 and 392):
-    // a model would miss, e.g., a `try_wait` that sees the zero our `done` makes.
+    // a model would miss, e.g., a `try_wait` that sees the zero our `done` makes. The price:
+    // under loom this read is never stale, so the misuse checks below, which confirm a
+    // suspicious (possibly stale) snapshot with a read-modify-write before they panic, are
+    // only model-checked with this line turned into a plain load (the loom models
+    // `done_after_relaxed_handoff_of_add` and `add_after_relaxed_handoff_of_done` then fail
+    // without the confirmation).
     #[cfg(loom)]
     return state.fetch_add(0, Ordering::Relaxed);
     #[cfg(not(loom))]
@@ -130,7 +135,12 @@ impl WaitGroup {
             }
             // Check before changing anything: a panic leaves the state as it was.
             if n > MAX_COUNT - count(current) {
-                overflow();
+                // A plain load may be stale: confirm with a read-modify-write before panicking.
+                current = state.fetch_add(0, Ordering::Relaxed);
+                if n > MAX_COUNT - count(current) {
+                    overflow();
+                }
+                continue;
             }
             // Relaxed: adding publishes nothing; `done` carries the happens-before to `wait`.
             match state.compare_exchange_weak(
@@ -164,7 +174,13 @@ impl WaitGroup {
         loop {
             // Check before changing anything: a panic leaves the state as it was.
             if count(current) == 0 {
-                negative();
+                // A plain load may be stale (an add that reached us through a Relaxed flag):
+                // confirm with a read-modify-write, which reads the latest value.
+                current = state.fetch_add(0, Ordering::Relaxed);
+                if count(current) == 0 {
+                    negative();
+                }
+                continue;
             }
             // Release: the task's writes happen before any wait that sees a later state (every
             // change to the state is a read-modify-write, so they all continue this release).

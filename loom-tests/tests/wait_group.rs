@@ -358,3 +358,45 @@ fn readme_model_is_the_one_above() {
         "the README's loom example differs from `done_happens_before_wait_returns` here:\n{body}"
     );
 }
+
+/// Correct use that a stale read must not turn into a misuse panic: `add(1)` reaches another
+/// thread only through a Relaxed flag (no happens-before), so that thread's `done` may first
+/// read a counter of zero. It must confirm with a read-modify-write (which reads the latest
+/// value, 1) instead of panicking. (The library reads its snapshot with a read-modify-write
+/// under loom; with a plain load there, this model fails without the confirmation.)
+#[test]
+fn done_after_relaxed_handoff_of_add() {
+    loom::model(|| {
+        let wg = WaitGroup::new();
+        let flag = Arc::new(AtomicBool::new(false));
+        let (wg2, flag2) = (wg.clone(), flag.clone());
+        let t = thread::spawn(move || {
+            if flag2.load(Ordering::Relaxed) {
+                wg2.done();
+            }
+        });
+        wg.add(1);
+        flag.store(true, Ordering::Relaxed);
+        t.join().unwrap();
+    });
+}
+
+/// The same for `add` at the counter's limit: one `done` makes room, the news reaches another
+/// thread through a Relaxed flag, and its `add(1)` fits, so it must not report an overflow.
+#[test]
+fn add_after_relaxed_handoff_of_done() {
+    loom::model(|| {
+        let wg = WaitGroup::new();
+        wg.add(usize::MAX >> 1);
+        let flag = Arc::new(AtomicBool::new(false));
+        let (wg2, flag2) = (wg.clone(), flag.clone());
+        let t = thread::spawn(move || {
+            if flag2.load(Ordering::Relaxed) {
+                wg2.add(1);
+            }
+        });
+        wg.done();
+        flag.store(true, Ordering::Relaxed);
+        t.join().unwrap();
+    });
+}
