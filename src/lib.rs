@@ -11,6 +11,7 @@
 //! | [`Mutex`] | `sync.Mutex` (`Lock`, `TryLock`) | mutual exclusion, async-capable, no poisoning |
 //! | [`Cond`] | `sync.Cond` | wait for a condition on state kept under a [`Mutex`] |
 //! | [`BoundedQueue`] | a buffered `chan` built from `sync.Cond` | MPMC producer/consumer queue with close |
+//! | [`limit`] | `golang.org/x/time/rate`, a ticker-fed token channel | rate limiters: lock-free [`limit::Limiter`], [`limit::TokenBucket`], per-key [`limit::KeyedLimiter`] |
 //! | [`time`] | `time.Sleep`, `time.Now` | clocks and sleeps; [`time::ManualClock`] makes timing tests deterministic |
 //!
 //! Every blocking operation `x()` comes with `try_x()` (never waits), `x_timeout(Duration)`
@@ -69,6 +70,7 @@
 extern crate alloc;
 
 mod cond;
+pub mod limit;
 mod mutex;
 mod primitive;
 mod queue;
