@@ -217,7 +217,7 @@ impl<K: Hash + Eq + Clone, C: Clock> KeyedLimiter<K, C> {
     ///
     /// ```
     /// use gosync::limit::{KeyedLimiter, Rate};
-    /// let limits = KeyedLimiter::new(Rate::per_second(10), 5);
+    /// let limits: KeyedLimiter<&str> = KeyedLimiter::new(Rate::per_second(10), 5);
     /// assert!(limits.is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
