@@ -512,10 +512,10 @@ fn close_wakes_token_bucket_waiters_with_an_error() {
     wait_until("both threads wait", || clock.sleepers() >= 4); // 2 ticks + 1 deadline + task tick
     assert!(bucket.close());
     assert!(!bucket.close());
+    assert_eq!(waker.count(), 1, "the task is woken by close");
     for thread in blocked {
         assert_eq!(thread.join().unwrap(), Err(BucketClosed));
     }
-    assert_eq!(waker.count(), 1, "the task is woken by close");
     assert_eq!(waker.poll(&mut task), Poll::Ready(Err(BucketClosed)));
     assert_eq!(bucket.wait(), Err(BucketClosed), "later waits fail at once");
     assert!(!bucket.allow());
