@@ -12,6 +12,7 @@
 //! | [`Cond`] | `sync.Cond` | wait for a condition on state kept under a [`Mutex`] |
 //! | [`BoundedQueue`] | a buffered `chan` built from `sync.Cond` | MPMC producer/consumer queue with close |
 //! | [`OnceMap`] | `sync.Map` + `sync.Once` per key, `x/sync/singleflight` | cache that computes each key once, concurrent callers wait for it |
+//! | [`limit`] | `golang.org/x/time/rate`, a ticker-fed token channel | rate limiters: lock-free [`limit::Limiter`], [`limit::TokenBucket`], per-key [`limit::KeyedLimiter`] |
 //! | [`time`] | `time.Sleep`, `time.Now` | clocks and sleeps; [`time::ManualClock`] makes timing tests deterministic |
 //!
 //! Every blocking operation `x()` comes with `try_x()` (never waits), `x_timeout(Duration)`
@@ -83,6 +84,7 @@
 extern crate alloc;
 
 mod cond;
+pub mod limit;
 mod mutex;
 mod once_map;
 mod primitive;

@@ -446,6 +446,39 @@ impl fmt::Debug for TaskWaiter {
     }
 }
 
+/// Runs `fut` to completion on the calling thread: the blocking form of a wait that watches
+/// several events at once (a token bucket's next tick and its close), written once as a
+/// future. The thread parks on its own cached waiter's parker, and the future's waker
+/// unparks it; a spurious return just polls again. Allocates the waker (one `Arc`).
+#[cfg(all(feature = "std", not(loom)))]
+pub fn block_on<F: core::future::Future>(fut: F) -> F::Output {
+    struct Unpark(Waiter);
+    impl std::task::Wake for Unpark {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.wake_by_ref();
+        }
+        fn wake_by_ref(self: &std::sync::Arc<Self>) {
+            self.0.parker().unpark();
+        }
+    }
+    let thread = Waiter::current_thread();
+    let waker = Waker::from(std::sync::Arc::new(Unpark(Waiter::clone(&thread))));
+    let mut cx = core::task::Context::from_waker(&waker);
+    let mut fut = core::pin::pin!(fut);
+    loop {
+        if let Poll::Ready(output) = fut.as_mut().poll(&mut cx) {
+            return output;
+        }
+        thread.parker().park();
+    }
+}
+
+/// Under loom: loom's own executor, which models the wake-up.
+#[cfg(loom)]
+pub fn block_on<F: core::future::Future>(fut: F) -> F::Output {
+    loom::future::block_on(fut)
+}
+
 /// A completed waiter's wake-up, delivered when this value drops. Bind it
 /// (`let _wake = list.lock().notify_one();`) to wake after the list's lock is released.
 #[must_use = "the waiter is woken when this drops; bind it to wake after unlocking"]

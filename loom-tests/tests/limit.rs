@@ -1,0 +1,122 @@
+#![cfg(loom)]
+//! loom models of the limiters (`src/limit/`) on a `ManualClock`: the Limiter's state word
+//! is updated only by compare-and-swap, so racing admissions can never both spend the last
+//! token, and a cancel racing an admission never returns a token that was spent; the
+//! KeyedLimiter's shard lock makes an insert and a sweep of the same key exclusive.
+
+mod common;
+
+use common::Outcomes;
+use gosync::limit::{KeyedLimiter, Limiter, Rate};
+use gosync::time::ManualClock;
+use loom::sync::Arc;
+use loom::thread;
+use std::time::Duration;
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// Two threads race `allow` for the last token: exactly one wins.
+#[test]
+fn allow_races_allow_on_the_last_token() {
+    let seen = Outcomes::new();
+    let s = seen.clone();
+    loom::model(move || {
+        let limiter = Arc::new(Limiter::with_clock(Rate::per_second(1), 2, ManualClock::new()));
+        assert!(limiter.allow()); // one token left
+        let other = {
+            let limiter = limiter.clone();
+            thread::spawn(move || limiter.allow())
+        };
+        let mine = limiter.allow();
+        let theirs = other.join().unwrap();
+        assert!(mine ^ theirs, "exactly one wins the last token (mine {mine}, theirs {theirs})");
+        assert_eq!(limiter.available(), 0);
+        s.saw_if(mine, "main won", "other won");
+    });
+    seen.assert_all(&["main won", "other won"]);
+}
+
+/// A reservation of the next token is cancelled while another thread tries `allow`. The
+/// token is handed out at most once: either allow fails (before the cancel) and the token
+/// is back afterwards, or allow takes the returned token and none is left.
+#[test]
+fn reserve_then_cancel_races_allow() {
+    let seen = Outcomes::new();
+    let s = seen.clone();
+    loom::model(move || {
+        let limiter = Arc::new(Limiter::with_clock(Rate::per_second(1), 1, ManualClock::new()));
+        let reservation = limiter.reserve();
+        assert!(reservation.delay().is_zero()); // took the only token
+        let other = {
+            let limiter = limiter.clone();
+            thread::spawn(move || limiter.allow())
+        };
+        let late = limiter.reserve();
+        assert_eq!(late.delay(), ms(1000));
+        late.cancel();
+        let allowed = other.join().unwrap();
+        // The cancelled reservation's slot is free again: exactly one more token due at 1 s,
+        // taken by `allow` only if it could have been had (it cannot at t = 0).
+        assert!(!allowed, "allow at t=0 never gets the token due at 1 s");
+        assert_eq!(limiter.reserve().delay(), ms(1000), "the cancelled slot was given back");
+        s.saw("ok");
+        drop(reservation);
+    });
+    seen.assert_all(&["ok"]);
+}
+
+/// As above at the due time: the cancel (due: counts as used, returns nothing) or the
+/// reservation of a token the allow then cannot have. Whatever the order, at most one
+/// token is spent at t = 1 s.
+#[test]
+fn cancel_races_allow_when_a_later_admission_relies_on_the_slot() {
+    let seen = Outcomes::new();
+    let s = seen.clone();
+    loom::model(move || {
+        let clock = ManualClock::new();
+        let limiter = Arc::new(Limiter::with_clock(Rate::per_second(1), 1, clock.clone()));
+        assert!(limiter.allow());
+        let reservation = limiter.reserve(); // due at 1 s
+        clock.advance(ms(1000));
+        let other = {
+            let limiter = limiter.clone();
+            thread::spawn(move || limiter.allow())
+        };
+        reservation.cancel(); // due already: returns nothing
+        let allowed = other.join().unwrap();
+        assert!(!allowed, "the token due at 1 s belongs to the reservation");
+        assert_eq!(limiter.available(), 0);
+        s.saw("ok");
+    });
+    seen.assert_all(&["ok"]);
+}
+
+/// One thread admits a key whose bucket is full again (absent or about to be swept) while
+/// another sweeps the map (`len`). Whatever the order, the admission is recorded: the key
+/// is in the map afterwards with one token spent, never lost to the sweep.
+#[test]
+fn keyed_insert_races_eviction_of_the_same_key() {
+    let seen = Outcomes::new();
+    let s = seen.clone();
+    loom::model(move || {
+        let clock = ManualClock::new();
+        let limits = Arc::new(KeyedLimiter::with_clock(Rate::per_second(1), 1, clock.clone()));
+        assert!(limits.allow(&7));
+        clock.advance(ms(1000)); // key 7's bucket is full again: eligible for eviction
+        let sweeper = {
+            let limits = limits.clone();
+            thread::spawn(move || limits.len())
+        };
+        assert!(limits.allow(&7), "a full bucket admits");
+        let seen_by_sweep = sweeper.join().unwrap();
+        // The sweep ran before the insert (it dropped the old entry: 0) or after it (the
+        // fresh entry is not full: 1). Never an entry lost after the admission.
+        assert!(seen_by_sweep <= 1);
+        assert!(!limits.allow(&7), "the admission was recorded");
+        assert_eq!(limits.len(), 1);
+        s.saw_if(seen_by_sweep == 0, "swept first", "inserted first");
+    });
+    seen.assert_all(&["swept first", "inserted first"]);
+}

@@ -1,0 +1,258 @@
+//! [`KeyedLimiter`]: one lazy limiter per key, in a sharded map that forgets idle keys.
+
+use super::{nanos, span, Rate};
+use crate::primitive::Lock;
+use crate::time::{Clock, MonotonicClock};
+use core::fmt;
+use core::hash::{BuildHasher, Hash};
+use core::time::Duration;
+use crossbeam_utils::CachePadded;
+use std::collections::hash_map::RandomState;
+use std::collections::HashMap;
+
+/// A shard sweeps out full buckets once it holds this many entries, whatever its history.
+const MIN_SWEEP: usize = 16;
+
+/// One [`Limiter`](super::Limiter) per key (per customer, per IP address): each key gets
+/// `burst` tokens and `rate`, independently of the others. The Go idiom it replaces is a
+/// `map[string]*rate.Limiter` behind a mutex, plus a janitor goroutine that deletes idle
+/// entries.
+///
+/// No janitor is needed here. A key's state is one theoretical arrival time (see
+/// [`Limiter`](super::Limiter)), and a key whose bucket is full again is indistinguishable
+/// from a key never seen, so such entries are dropped: each shard of the map sweeps out its
+/// full buckets when it has doubled in size since its last sweep, or when a whole refill
+/// time (`burst x interval`) has passed since then, and [`len`](Self::len) counts only the
+/// keys whose bucket is not full. Memory thus follows the keys active within about one
+/// refill time, and an idle limiter holds no entries, with no cleanup call. Sweeps are
+/// amortized: a shard is swept at most once per refill time and once per doubling.
+///
+/// The map is split into shards, each under its own short lock (held for one hash lookup
+/// and a little arithmetic; never while waiting), so callers with different keys rarely
+/// contend. Needs `std` (a `HashMap`).
+///
+/// # Example
+/// ```
+/// use gosync::limit::{KeyedLimiter, Rate};
+///
+/// let limits = KeyedLimiter::new(Rate::per_second(1), 2);
+/// assert!(limits.allow(&"alice"));
+/// assert!(limits.allow(&"alice"));
+/// assert!(!limits.allow(&"alice")); // alice spent her burst...
+/// assert!(limits.allow(&"bob")); // ...bob has his own
+/// assert_eq!(limits.len(), 2);
+/// ```
+pub struct KeyedLimiter<K, C = MonotonicClock> {
+    shards: Box<[CachePadded<Lock<Shard<K>>>]>,
+    hasher: RandomState,
+    /// Nanoseconds per token.
+    interval: u64,
+    /// `burst x interval`.
+    span: u64,
+    clock: C,
+}
+
+struct Shard<K> {
+    /// Key -> theoretical arrival time (ns); only keys whose bucket is not known full.
+    map: HashMap<K, u64>,
+    /// Sweep when `map` reaches this size.
+    sweep_len: usize,
+    /// Clock time of the last sweep.
+    swept_at: u64,
+}
+
+impl<K: Hash + Eq> Shard<K> {
+    /// Drops the full buckets if the shard doubled or a refill time passed since the last
+    /// sweep.
+    fn maybe_sweep(&mut self, now: u64, span: u64) {
+        if self.map.len() >= self.sweep_len || now >= self.swept_at.saturating_add(span) {
+            self.sweep(now);
+        }
+    }
+
+    fn sweep(&mut self, now: u64) {
+        self.map.retain(|_, tat| *tat > now);
+        let len = self.map.len();
+        self.sweep_len = (2 * len).max(MIN_SWEEP);
+        self.swept_at = now;
+        if self.map.capacity() > 4 * len.max(MIN_SWEEP) {
+            self.map.shrink_to(2 * len);
+        }
+    }
+}
+
+impl<K: Hash + Eq + Clone> KeyedLimiter<K> {
+    /// A keyed limiter on real time: every key starts with `burst` tokens and gets one back
+    /// every `rate.interval()`.
+    ///
+    /// # Panics
+    /// `gosync: zero burst` if `burst` is 0; `gosync: burst x interval too long` beyond about
+    /// 9 years of refill time.
+    ///
+    /// ```
+    /// use gosync::limit::{KeyedLimiter, Rate};
+    /// let limits: KeyedLimiter<u64> = KeyedLimiter::new(Rate::per_minute(100), 10);
+    /// assert!(limits.is_empty());
+    /// ```
+    pub fn new(rate: Rate, burst: u32) -> Self {
+        KeyedLimiter::with_clock(rate, burst, MonotonicClock::new())
+    }
+}
+
+impl<K: Hash + Eq + Clone, C: Clock> KeyedLimiter<K, C> {
+    /// A keyed limiter on `clock`.
+    ///
+    /// # Panics
+    /// As [`new`](KeyedLimiter::new).
+    ///
+    /// ```
+    /// use gosync::limit::{KeyedLimiter, Rate};
+    /// use gosync::time::ManualClock;
+    /// let limits = KeyedLimiter::with_clock(Rate::per_second(1), 1, ManualClock::new());
+    /// assert!(limits.allow(&7) && !limits.allow(&7));
+    /// ```
+    pub fn with_clock(rate: Rate, burst: u32, clock: C) -> Self {
+        if burst == 0 {
+            panic!("gosync: zero burst");
+        }
+        let span = span(rate.nanos(), burst);
+        let shards = shard_count();
+        let swept_at = nanos(clock.now());
+        KeyedLimiter {
+            shards: (0..shards)
+                .map(|_| {
+                    CachePadded::new(Lock::new(Shard { map: HashMap::new(), sweep_len: MIN_SWEEP, swept_at }))
+                })
+                .collect(),
+            hasher: RandomState::new(),
+            interval: rate.nanos(),
+            span,
+            clock,
+        }
+    }
+
+    /// Takes one of `key`'s tokens if it has one now; never waits.
+    ///
+    /// ```
+    /// use gosync::limit::{KeyedLimiter, Rate};
+    /// let limits = KeyedLimiter::new(Rate::per_minute(1), 1);
+    /// assert!(limits.allow(&"k"));
+    /// assert!(!limits.allow(&"k"));
+    /// ```
+    pub fn allow(&self, key: &K) -> bool {
+        let now = self.now();
+        let mut shard = self.shard(key).lock();
+        shard.maybe_sweep(now, self.span);
+        match shard.map.get_mut(key) {
+            Some(tat) => {
+                let new_tat = (*tat).max(now) + self.interval;
+                if new_tat.saturating_sub(self.span) <= now {
+                    *tat = new_tat;
+                    true
+                } else {
+                    false
+                }
+            }
+            None => {
+                // Absent: a full bucket. Taking one token leaves it not full.
+                shard.map.insert(key.clone(), now + self.interval);
+                true
+            }
+        }
+    }
+
+    /// Reserves one of `key`'s tokens and blocks until it is due, behind the earlier callers
+    /// for that key. Other keys are not held up.
+    ///
+    /// ```
+    /// use gosync::limit::{KeyedLimiter, Rate};
+    /// let limits = KeyedLimiter::new(Rate::per_second(1000), 1);
+    /// limits.wait(&"k");
+    /// limits.wait(&"k"); // about a millisecond later
+    /// ```
+    pub fn wait(&self, key: &K) {
+        let now = self.now();
+        let due = {
+            let mut shard = self.shard(key).lock();
+            shard.maybe_sweep(now, self.span);
+            let tat = shard.map.entry(key.clone()).or_insert(now);
+            let new_tat = (*tat).max(now) + self.interval;
+            *tat = new_tat;
+            new_tat.saturating_sub(self.span).max(now)
+        };
+        if due > now {
+            self.clock.sleep_until(Duration::from_nanos(due)).wait();
+        }
+    }
+
+    /// The number of keys whose bucket is not full: the entries the limiter holds, after
+    /// dropping the ones that have refilled. O(keys), taking each shard's lock in turn.
+    ///
+    /// ```
+    /// use gosync::limit::{KeyedLimiter, Rate};
+    /// use gosync::time::ManualClock;
+    /// use std::time::Duration;
+    ///
+    /// let clock = ManualClock::new();
+    /// let limits = KeyedLimiter::with_clock(Rate::per_second(10), 5, clock.clone());
+    /// limits.allow(&1);
+    /// limits.allow(&2);
+    /// assert_eq!(limits.len(), 2);
+    /// clock.advance(Duration::from_millis(100)); // both buckets are full again
+    /// assert_eq!(limits.len(), 0);
+    /// ```
+    pub fn len(&self) -> usize {
+        let now = self.now();
+        self.shards
+            .iter()
+            .map(|shard| {
+                let mut shard = shard.lock();
+                shard.sweep(now);
+                shard.map.len()
+            })
+            .sum()
+    }
+
+    /// True when no key's bucket is short of tokens ([`len`](Self::len) is 0).
+    ///
+    /// ```
+    /// use gosync::limit::{KeyedLimiter, Rate};
+    /// let limits: KeyedLimiter<&str> = KeyedLimiter::new(Rate::per_second(10), 5);
+    /// assert!(limits.is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Entries held right now, full buckets not yet swept included. Not a public API: the
+    /// tests use it to show that memory follows active keys without calling `len`.
+    #[doc(hidden)]
+    pub fn __stored(&self) -> usize {
+        self.shards.iter().map(|shard| shard.lock().map.len()).sum()
+    }
+
+    fn shard(&self, key: &K) -> &Lock<Shard<K>> {
+        // The high bits: the map inside the shard indexes by the low bits of its own hash.
+        let hash = self.hasher.hash_one(key);
+        &self.shards[(hash >> 40) as usize & (self.shards.len() - 1)]
+    }
+
+    fn now(&self) -> u64 {
+        nanos(self.clock.now())
+    }
+}
+
+/// Four shards per CPU, a power of two between 4 and 64.
+fn shard_count() -> usize {
+    let cpus = std::thread::available_parallelism().map_or(4, |n| n.get());
+    (cpus * 4).next_power_of_two().clamp(4, 64)
+}
+
+impl<K, C> fmt::Debug for KeyedLimiter<K, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyedLimiter")
+            .field("interval", &Duration::from_nanos(self.interval))
+            .field("shards", &self.shards.len())
+            .finish_non_exhaustive()
+    }
+}
