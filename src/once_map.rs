@@ -39,8 +39,12 @@ use std::collections::hash_map::RandomState;
 ///   its own initializer, the others wait for that one. Nobody is left waiting for an
 ///   initializer that is gone, and the map is never poisoned.
 /// * **Hits do not serialize readers.** The map is split into shards, each behind a
-///   reader-writer lock; a hit takes its shard's lock shared, clones the value and leaves.
-///   Values are returned by [`Clone`]: store an `Arc` when they are large.
+///   reader-writer lock; a hit takes its shard's lock shared, clones the value and leaves
+///   (readers of one hot key still share that shard's lock word, one cache line). Values
+///   are returned by [`Clone`]: store an `Arc` when they are large. A key's `Eq` and a
+///   value's `Clone` run under a shard's lock (`Clone` only under the shared one), so they
+///   must not insert into or remove from the same map; reading it is fine. A key's `Hash`
+///   runs once per call, before any lock.
 /// * **Re-entry for the same key panics.** An initializer that asks the map for its own key
 ///   (directly, or in an async initializer's future) would wait for itself forever; on the
 ///   thread running it, that call panics instead with
@@ -124,8 +128,11 @@ struct Shard<K, V> {
 
 /// A bucket of a shard's table. A running initialization is one pointer, so that buckets
 /// stay small and a hit's probe touches few cache lines.
+///
+/// Each entry keeps its key's hash, so that the table never calls the user's `Hash` while a
+/// shard is locked (a rehash that panicked half-way would otherwise drop entries).
 enum Entry<K, V> {
-    Ready(K, V),
+    Ready(u64, K, V),
     /// An initializer is running. Its caller holds the other reference to the flight (its key
     /// is what it passes to `init`), and turns the entry into `Ready` or removes it.
     Running(Arc<Flight<K>>),
@@ -134,6 +141,7 @@ enum Entry<K, V> {
 /// One running initialization: the key (shared by the map's entry and the initializer's
 /// caller) and the callers waiting for it.
 struct Flight<K> {
+    hash: u64,
     key: K,
     /// Touched only under the shard's write lock while the entry is in the table, and by the
     /// initializer's caller alone once it removed the entry. Woken all at once when the
@@ -151,16 +159,24 @@ fn flight_id<K>(flight: &Arc<Flight<K>>) -> FlightId {
 }
 
 impl<K> Flight<K> {
-    fn new(key: K) -> Arc<Self> {
-        Arc::new(Flight { key, waiters: Lock::new(WaitList::new()) })
+    fn new(hash: u64, key: K) -> Arc<Self> {
+        Arc::new(Flight { hash, key, waiters: Lock::new(WaitList::new()) })
     }
 }
 
 impl<K, V> Entry<K, V> {
     fn key(&self) -> &K {
         match self {
-            Entry::Ready(key, _) => key,
+            Entry::Ready(_, key, _) => key,
             Entry::Running(flight) => &flight.key,
+        }
+    }
+
+    /// The key's hash, stored: no user code runs when the table rehashes.
+    fn hash(&self) -> u64 {
+        match self {
+            Entry::Ready(hash, ..) => *hash,
+            Entry::Running(flight) => flight.hash,
         }
     }
 
@@ -176,8 +192,9 @@ impl<K, V> Shard<K, V> {
 }
 
 /// What a caller that missed finds under its shard's write lock.
-enum Lookup<V> {
-    Ready(V),
+enum Lookup {
+    /// The value is there: read it (cloned under a shared lock, never the exclusive one).
+    Ready,
     /// Another caller's initializer (this flight) runs, and the caller registered on it.
     Waiting(FlightId),
     /// Nothing was there: the caller's flight is now the key's running entry.
@@ -295,7 +312,7 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> OnceMap<K, V, S> {
         let hash = self.hasher.hash_one(key);
         let shard = self.shard(hash).read();
         match shard.table.find(hash, |entry| entry.key().borrow() == key)? {
-            Entry::Ready(_, value) => Some(value.clone()),
+            Entry::Ready(_, _, value) => Some(value.clone()),
             Entry::Running(_) => None,
         }
     }
@@ -320,9 +337,9 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> OnceMap<K, V, S> {
             let mut shard = self.shard(hash).write();
             let found = shard
                 .table
-                .find_entry(hash, |entry| matches!(entry, Entry::Ready(k, _) if k.borrow() == key))
+                .find_entry(hash, |entry| matches!(entry, Entry::Ready(_, k, _) if k.borrow() == key))
                 .ok()?;
-            let (Entry::Ready(key, value), _) = found.remove() else { unreachable!() };
+            let (Entry::Ready(_, key, value), _) = found.remove() else { unreachable!() };
             shard.ready -= 1;
             (key, value)
         };
@@ -377,8 +394,13 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> OnceMap<K, V, S> {
             return Ok(value);
         }
         // A miss: the key goes into a flight, which the map may share while `init` runs.
-        let flight = Flight::new(key);
+        let flight = Flight::new(hash, key);
         loop {
+            // Looked up under a shared lock first: also after a wake-up, so that the woken
+            // waiters clone the value side by side.
+            if let Some(value) = self.get_hashed(hash, &flight.key) {
+                return Ok(value);
+            }
             let mut waiter = None;
             let register = |running: &Flight<K>| {
                 let thread = Waiter::current_thread();
@@ -386,7 +408,8 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> OnceMap<K, V, S> {
                 waiter = Some(thread);
             };
             match self.lookup_or_start(hash, &flight, register) {
-                Lookup::Ready(value) => return Ok(value),
+                // Gone again before we could read it (removed): look once more.
+                Lookup::Ready => continue,
                 Lookup::Started => break,
                 Lookup::Waiting(_) => {}
             }
@@ -485,7 +508,7 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> OnceMap<K, V, S> {
     fn get_hashed(&self, hash: u64, key: &K) -> Option<V> {
         let shard = self.shard(hash).read();
         match shard.table.find(hash, |entry| entry.key() == key)? {
-            Entry::Ready(_, value) => Some(value.clone()),
+            Entry::Ready(_, _, value) => Some(value.clone()),
             Entry::Running(_) => None,
         }
     }
@@ -493,16 +516,12 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> OnceMap<K, V, S> {
     /// Under the shard's write lock: returns the value, or lets `wait` register on the running
     /// initializer (after the re-entry check), or makes `flight` (the caller's, built before
     /// the lock) the key's running entry.
-    fn lookup_or_start(
-        &self,
-        hash: u64,
-        flight: &Arc<Flight<K>>,
-        wait: impl FnOnce(&Flight<K>),
-    ) -> Lookup<V> {
+    fn lookup_or_start(&self, hash: u64, flight: &Arc<Flight<K>>, wait: impl FnOnce(&Flight<K>)) -> Lookup {
         let mut shard = self.shard(hash).write();
         let shard = &mut *shard;
         match shard.table.find(hash, |entry| entry.key() == &flight.key) {
-            Some(Entry::Ready(_, value)) => return Lookup::Ready(value.clone()),
+            // Cloned by the caller under a shared lock, not here under the exclusive one.
+            Some(Entry::Ready(..)) => return Lookup::Ready,
             Some(Entry::Running(running)) => {
                 let id = flight_id(running);
                 reentry::check(id);
@@ -511,8 +530,7 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> OnceMap<K, V, S> {
             }
             None => {}
         }
-        let hasher = &self.hasher;
-        shard.table.insert_unique(hash, Entry::Running(flight.clone()), |entry| hasher.hash_one(entry.key()));
+        shard.table.insert_unique(hash, Entry::Running(flight.clone()), Entry::hash);
         Lookup::Started
     }
 }
@@ -530,7 +548,7 @@ impl<K: fmt::Debug, V: fmt::Debug, S> fmt::Debug for OnceMap<K, V, S> {
         let mut map = f.debug_map();
         for shard in self.shards.iter() {
             for entry in shard.read().table.iter() {
-                if let Entry::Ready(key, value) = entry {
+                if let Entry::Ready(_, key, value) = entry {
                     map.entry(key, value);
                 }
             }
@@ -576,10 +594,10 @@ impl<K, V, S> Owner<'_, K, V, S> {
             // The entry's reference was the only other one: waiters look at a flight under
             // the lock but never keep a reference to it.
             drop(shared);
-            let Ok(Flight { key, waiters }) = Arc::try_unwrap(flight) else {
+            let Ok(Flight { key, waiters, .. }) = Arc::try_unwrap(flight) else {
                 unreachable!("gosync: OnceMap flight still shared")
             };
-            vacant.insert(Entry::Ready(key, stored));
+            vacant.insert(Entry::Ready(self.hash, key, stored));
             shard.ready += 1;
             waiters
         };
@@ -680,9 +698,9 @@ impl<K> Key<K> {
         }
     }
 
-    fn into_flight(self) -> Arc<Flight<K>> {
+    fn into_flight(self, hash: u64) -> Arc<Flight<K>> {
         match self {
-            Key::Plain(key) => Flight::new(key),
+            Key::Plain(key) => Flight::new(hash, key),
             Key::InFlight(flight) => flight,
         }
     }
@@ -759,12 +777,15 @@ where
                     if let Some(value) = self.map.get_hashed(self.hash, key.get()) {
                         return Poll::Ready(Ok(value));
                     }
-                    let flight = key.into_flight();
+                    let flight = key.into_flight(self.hash);
                     // Armed before the lock: it may clone the waker, which is user code.
                     let task = wait.arm(cx.waker());
                     let register = |running: &Flight<K>| running.waiters.lock().register(task);
                     match self.map.lookup_or_start(self.hash, &flight, register) {
-                        Lookup::Ready(value) => return Poll::Ready(Ok(value)),
+                        Lookup::Ready => {
+                            // Read it under a shared lock on the next turn of the loop.
+                            self.state = State::Idle { key: Key::InFlight(flight), init, wait, waiting_on };
+                        }
                         Lookup::Waiting(waiting_on) => {
                             wait.set_registered();
                             let key = Key::InFlight(flight);
@@ -813,7 +834,8 @@ impl<K, V, S, F, Fut: Future, E> Drop for Core<'_, K, V, S, F, Fut, E> {
                     let shard = self.map.shard(self.hash).read();
                     // If the flight's entry is gone, its initializer ended and woke every
                     // waiter, us included: nothing to withdraw. (A new flight at the same
-                    // address holds no registration of ours; cancelling there is a no-op.)
+                    // address holds no registration of ours; cancelling there only counts one more dead
+                    // registration on its list, which at worst compacts that list early.)
                     // Otherwise withdraw; a plain cancel is enough, as every wake-up here goes
                     // to all waiters and none is ours alone to pass on.
                     if let Some(Entry::Running(running)) =
@@ -844,7 +866,8 @@ impl<K, V, S, F, Fut: Future, E> Drop for Core<'_, K, V, S, F, Fut, E> {
 /// # Cancel safety
 /// Dropping it while it waits withdraws it and affects no one. Dropping it while it runs the
 /// initializer drops the initializer, leaves the key empty and wakes the waiting callers, the
-/// first of which starts its own.
+/// first of which starts its own. Leaking it (`mem::forget`) while it runs the initializer
+/// leaves the key running for good: every later caller for that key waits forever.
 ///
 /// ```
 /// use std::future::Future;

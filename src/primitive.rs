@@ -13,7 +13,9 @@
 //! spin lock itself (readers then take it exclusively).
 //!
 //! `Lock` guards short internal critical sections only (a wait list, a waker slot): no user
-//! code and no parking ever runs while one is held.
+//! code and no parking ever runs while one is held. `RwLock` guards OnceMap's shards, where a
+//! key's `Eq` runs under the lock (shared for a hit, exclusive for a miss) and a value's
+//! `Clone` under the shared lock only; OnceMap's docs say what that allows.
 
 #[cfg(loom)]
 mod imp {

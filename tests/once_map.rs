@@ -610,3 +610,77 @@ proptest! {
         }
     }
 }
+
+/// A key that counts how often it is hashed.
+struct CountedKey(u32, std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl PartialEq for CountedKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+}
+impl Eq for CountedKey {}
+
+impl Hash for CountedKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.0.hash(state);
+    }
+}
+
+#[test]
+fn a_key_is_hashed_once_and_never_while_a_shard_is_locked() {
+    // The table grows (and rehashes) many times while these keys go in. It must use the
+    // hashes it stored: a user `Hash` that runs under a shard lock, and panics half-way
+    // through a rehash, would make the table drop entries (running ones included).
+    let n = if cfg!(miri) { 200 } else { 5_000 };
+    let map = OnceMap::new();
+    let counts: Vec<_> =
+        (0..n).map(|_| std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0))).collect();
+    for (i, count) in counts.iter().enumerate() {
+        assert_eq!(map.get_or_init(CountedKey(i as u32, count.clone()), |k| k.0 * 2), i as u32 * 2);
+    }
+    let hashed: Vec<usize> = counts.iter().map(|c| c.load(std::sync::atomic::Ordering::SeqCst)).collect();
+    assert!(hashed.iter().all(|&h| h == 1), "keys hashed more than once: {:?}", {
+        hashed.iter().enumerate().filter(|(_, &h)| h != 1).take(5).collect::<Vec<_>>()
+    });
+    assert_eq!(map.len(), n);
+}
+
+/// A value whose `clone` reads the map it lives in (a metric, a parent entry).
+struct Consults(u32, &'static OnceMap<u32, Consults>);
+
+impl Clone for Consults {
+    fn clone(&self) -> Self {
+        let _ = self.1.len(); // takes every shard's lock, shared
+        Consults(self.0, self.1)
+    }
+}
+
+#[test]
+fn a_value_whose_clone_reads_the_map_serves_woken_waiters() {
+    // Waiters woken by the initializer read the value under a shared lock, not under the
+    // shard's exclusive one (which such a clone would deadlock on).
+    let _w = Watchdog::start("a_value_whose_clone_reads_the_map_serves_woken_waiters");
+    let map: &'static OnceMap<u32, Consults> = Box::leak(Box::new(OnceMap::new()));
+    let (started_tx, started_rx) = std::sync::mpsc::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            map.get_or_init(1, |_| {
+                started_tx.send(()).unwrap();
+                release_rx.recv().unwrap();
+                Consults(7, map)
+            })
+        });
+        started_rx.recv().unwrap();
+        let waiters: Vec<_> =
+            (0..3).map(|_| s.spawn(move || map.get_or_init(1, |_| Consults(0, map)).0)).collect();
+        // Give the waiters time to block on the running initializer.
+        std::thread::sleep(std::time::Duration::from_millis(if cfg!(miri) { 1 } else { 20 }));
+        release_tx.send(()).unwrap();
+        for waiter in waiters {
+            assert_eq!(waiter.join().unwrap(), 7);
+        }
+    });
+}
