@@ -8,6 +8,7 @@ use common::{panic_message, wait_until, CountingWaker, Watchdog};
 use gosync::limit::{BucketClosed, ExceedsBurst, KeyedLimiter, Limiter, Rate, TokenBucket};
 use gosync::time::{Clock, ManualClock};
 use proptest::prelude::*;
+use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -593,4 +594,94 @@ fn keyed_wait_reserves_per_key() {
     assert_eq!(clock.sleepers(), 1);
     clock.set(ms(500));
     assert_eq!(waiter.join().unwrap(), ms(500));
+}
+
+// ---------------------------------------------------------------------------------------
+// Found in review: races and wrap-arounds
+// ---------------------------------------------------------------------------------------
+
+std::thread_local! {
+    /// Set on a thread to make its next clock reading pause right after it is taken.
+    static PAUSE_AFTER_READING: std::cell::RefCell<Option<(Arc<std::sync::Barrier>, Arc<std::sync::Barrier>)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// A ManualClock whose `now()` can pause the calling thread right after reading the time:
+/// a preemption between a limiter's clock reading and its lock, made deterministic.
+#[derive(Clone)]
+struct PausingClock(ManualClock);
+
+impl Clock for PausingClock {
+    fn now(&self) -> Duration {
+        let now = self.0.now();
+        if let Some((read, resume)) = PAUSE_AFTER_READING.with(|p| p.borrow_mut().take()) {
+            read.wait();
+            resume.wait();
+        }
+        now
+    }
+    fn sleep_until(&self, deadline: Duration) -> gosync::time::Sleep {
+        self.0.sleep_until(deadline)
+    }
+}
+
+#[test]
+fn keyed_limiter_never_admits_twice_when_a_sweep_overtakes_a_clock_reading() {
+    // Burst 1 at 1/s. Thread A reads t=0 (too early: key 7 is empty until t=1 s) and pauses;
+    // the clock moves to 1 s and a sweep drops key 7 (full again at 1 s). A must not then
+    // take key 7 for absent (full) at its reading of t=0: with the admission at t=1 s that
+    // would be two in one interval.
+    let clock = ManualClock::new();
+    let limits = Arc::new(KeyedLimiter::with_clock(Rate::per_second(1), 1, PausingClock(clock.clone())));
+    assert!(limits.allow(&7));
+    let (read, resume) = (Arc::new(std::sync::Barrier::new(2)), Arc::new(std::sync::Barrier::new(2)));
+    let a = {
+        let (limits, read, resume) = (limits.clone(), read.clone(), resume.clone());
+        thread::spawn(move || {
+            PAUSE_AFTER_READING.with(|p| *p.borrow_mut() = Some((read, resume)));
+            limits.allow(&7)
+        })
+    };
+    read.wait();
+    clock.set(ms(1000));
+    assert_eq!(limits.len(), 0, "the sweep dropped the key, full again at 1 s");
+    resume.wait();
+    let a_admitted = a.join().unwrap();
+    let now_admitted = limits.allow(&7);
+    assert!(!(a_admitted && now_admitted), "two admissions in one interval with burst 1");
+}
+
+#[test]
+fn cancel_gives_nothing_back_after_the_configuration_changed_even_sixteen_times() {
+    // The word's configuration generation has 4 bits: after 16 changes it reads the same.
+    let clock = ManualClock::new();
+    let limiter = Limiter::with_clock(Rate::per_second(1), 1, clock.clone());
+    assert!(limiter.allow());
+    let early = limiter.reserve();
+    assert_eq!(early.delay(), ms(1000));
+    for _ in 0..16 {
+        limiter.set_rate(Rate::per_second(10));
+    }
+    while limiter.reserve().delay() < ms(1800) {}
+    let last = limiter.reserve().delay();
+    early.cancel(); // the rate changed since: gives nothing back
+    let next = limiter.reserve().delay();
+    assert!(next > last, "two reservations share the slot at {next:?} (burst 1)");
+}
+
+#[test]
+fn token_bucket_ticks_that_pass_before_waiters_look_are_not_lost() {
+    // Two waiters in line, capacity 1, and two ticks pass before either is polled: a ticker
+    // feeding a channel would give each of them one.
+    let clock = ManualClock::new();
+    let bucket = TokenBucket::with_clock(Rate::every(ms(10)), 1, clock.clone());
+    assert!(bucket.allow());
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    let mut first = Box::pin(bucket.wait_async());
+    let mut second = Box::pin(bucket.wait_async());
+    assert!(first.as_mut().poll(&mut cx).is_pending());
+    assert!(second.as_mut().poll(&mut cx).is_pending());
+    clock.advance(ms(20));
+    assert_eq!(first.as_mut().poll(&mut cx), Poll::Ready(Ok(())));
+    assert_eq!(second.as_mut().poll(&mut cx), Poll::Ready(Ok(())), "the second tick's token was lost");
 }

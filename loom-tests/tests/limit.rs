@@ -120,3 +120,25 @@ fn keyed_insert_races_eviction_of_the_same_key() {
     });
     seen.assert_all(&["swept first", "inserted first"]);
 }
+
+/// An admission whose clock reading comes before a concurrent advance and sweep (found in
+/// review): the sweep drops the key, full again at the new time, and the stale reading must
+/// not then find the key absent and admit a second time in one interval. (Needs
+/// `LOOM_MAX_PREEMPTIONS=3` to reach the bad schedule: CI runs this file at 3.)
+#[test]
+fn keyed_stale_reading_races_sweep() {
+    loom::model(move || {
+        let clock = ManualClock::new();
+        let limits = Arc::new(KeyedLimiter::with_clock(Rate::per_second(1), 1, clock.clone()));
+        assert!(limits.allow(&7)); // t=0: empty again at 1 s
+        let a = {
+            let limits = limits.clone();
+            thread::spawn(move || limits.allow(&7))
+        };
+        clock.set(ms(1000));
+        let _ = limits.len(); // sweeps
+        let now = limits.allow(&7);
+        let a = a.join().unwrap();
+        assert!(!(a && now), "burst 1: two admissions in one interval");
+    });
+}

@@ -24,8 +24,10 @@ const MIN_SWEEP: usize = 16;
 /// full buckets when it has doubled in size since its last sweep, or when a whole refill
 /// time (`burst x interval`) has passed since then, and [`len`](Self::len) counts only the
 /// keys whose bucket is not full. Memory thus follows the keys active within about one
-/// refill time, and an idle limiter holds no entries, with no cleanup call. Sweeps are
-/// amortized: a shard is swept at most once per refill time and once per doubling.
+/// refill time, with no cleanup call: a shard that is touched again (any call that lands in
+/// it, or `len`) drops what went idle. A shard nobody touches keeps its entries until then.
+/// Sweeps are amortized: a shard is swept at most once per refill time and once per
+/// doubling.
 ///
 /// The map is split into shards, each under its own short lock (held for one hash lookup
 /// and a little arithmetic; never while waiting), so callers with different keys rarely
@@ -74,7 +76,8 @@ impl<K: Hash + Eq> Shard<K> {
         self.map.retain(|_, tat| *tat > now);
         let len = self.map.len();
         self.sweep_len = (2 * len).max(MIN_SWEEP);
-        self.swept_at = now;
+        // Never backwards: every entry removed so far was full at `swept_at`.
+        self.swept_at = self.swept_at.max(now);
         if self.map.capacity() > 4 * len.max(MIN_SWEEP) {
             self.map.shrink_to(2 * len);
         }
@@ -142,6 +145,9 @@ impl<K: Hash + Eq + Clone, C: Clock> KeyedLimiter<K, C> {
     pub fn allow(&self, key: &K) -> bool {
         let now = self.now();
         let mut shard = self.shard(key).lock();
+        // A clock reading older than the last sweep must not see a key that sweep removed
+        // as absent (full): that key was full at `swept_at`, not necessarily at `now`.
+        let now = now.max(shard.swept_at);
         shard.maybe_sweep(now, self.span);
         match shard.map.get_mut(key) {
             Some(tat) => {
@@ -174,6 +180,7 @@ impl<K: Hash + Eq + Clone, C: Clock> KeyedLimiter<K, C> {
         let now = self.now();
         let due = {
             let mut shard = self.shard(key).lock();
+            let now = now.max(shard.swept_at); // as in `allow`
             shard.maybe_sweep(now, self.span);
             let tat = shard.map.entry(key.clone()).or_insert(now);
             let new_tat = (*tat).max(now) + self.interval;

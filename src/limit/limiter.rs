@@ -98,6 +98,9 @@ struct Gcra {
     configs: [Config; 2],
     /// Serializes `set_rate`/`set_burst` (never taken by admissions).
     writer: Lock<()>,
+    /// Counts reconfigurations, full width: the word's 4-bit generation wraps after 16, so a
+    /// reservation made 16 changes ago would otherwise look current to `cancel`.
+    epoch: AtomicU32,
 }
 
 /// One consistent reading of the state: the word and the configuration of its generation.
@@ -143,7 +146,12 @@ impl Gcra {
         check_burst(rate, burst);
         let config = || Config { interval: Word::new(rate.nanos()), burst: AtomicU32::new(burst) };
         // tat = 0 <= now: the bucket starts full.
-        Gcra { state: Word::new(0), configs: [config(), config()], writer: Lock::new(()) }
+        Gcra {
+            state: Word::new(0),
+            configs: [config(), config()],
+            writer: Lock::new(()),
+            epoch: AtomicU32::new(0),
+        }
     }
 
     fn snapshot(&self) -> Snapshot {
@@ -395,6 +403,8 @@ impl<C: Clock> Limiter<C> {
     /// the burst, or they are due too late; nothing was taken.
     fn reserve_within(&self, n: u32, within: u64) -> Option<Reservation<'_, C>> {
         let now = self.now();
+        // Read before the word: a reconfiguration after it makes `cancel` give nothing back.
+        let epoch = self.gcra.epoch.load(Ordering::Relaxed);
         let mut snap = self.gcra.snapshot();
         loop {
             if n > snap.burst {
@@ -416,6 +426,7 @@ impl<C: Clock> Limiter<C> {
                         limiter: self,
                         tokens: n,
                         generation: snap.generation(),
+                        epoch,
                         end: new_tat,
                         act_at,
                         delay: Duration::from_nanos(act_at - now),
@@ -491,6 +502,9 @@ impl<C: Clock> Limiter<C> {
             slot.interval.store(interval, Ordering::Relaxed);
             slot.burst.store(burst, Ordering::Relaxed);
             let word = (generation << GEN_SHIFT) | new_tat;
+            // Bumped before the word is published (Release below): a `cancel` that sees the
+            // new word sees the new epoch too.
+            self.gcra.epoch.fetch_add(1, Ordering::Relaxed);
             match self.gcra.state.compare_exchange(snap.word, word, Ordering::AcqRel, Ordering::Acquire) {
                 Ok(_) => return,
                 // An admission moved tat meanwhile (writers are serialized): redo it.
@@ -580,6 +594,8 @@ pub struct Reservation<'a, C> {
     limiter: &'a Limiter<C>,
     tokens: u32,
     generation: u64,
+    /// The limiter's reconfiguration count when the reservation was made.
+    epoch: u32,
     /// `tat` right after this reservation.
     end: u64,
     /// When the tokens are due (clock time, ns).
@@ -622,7 +638,7 @@ impl<C: Clock> Reservation<'_, C> {
         }
         let mut snap = gcra.snapshot();
         loop {
-            if snap.generation() != self.generation {
+            if snap.generation() != self.generation || gcra.epoch.load(Ordering::Relaxed) != self.epoch {
                 return;
             }
             let after = snap.tat.saturating_sub(self.end);

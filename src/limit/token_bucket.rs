@@ -86,12 +86,25 @@ struct Bucket {
 impl Bucket {
     /// Counts the ticks up to `tick`, then hands tokens to waiters, oldest first.
     fn refill(&mut self, tick: u64, capacity: u32, wakeups: &mut Vec<Wakeup>) {
-        if tick > self.tick {
-            let tokens = (self.tokens as u64).saturating_add(tick - self.tick);
-            self.tokens = tokens.min(capacity as u64) as u32;
-            self.tick = tick;
-        }
         self.serve(wakeups);
+        if tick > self.tick {
+            // Each tick's token goes to the oldest waiter if there is one (as a ticker feeding
+            // a channel with blocked receivers), and only the rest fills the bucket: ticks
+            // that pass before anyone looks are not lost to the capacity.
+            let mut fresh = tick - self.tick;
+            self.tick = tick;
+            while fresh > 0 && self.waiting > 0 {
+                match self.waiters.notify_one() {
+                    Some(wakeup) => {
+                        wakeups.push(wakeup);
+                        self.waiting -= 1;
+                        fresh -= 1;
+                    }
+                    None => self.waiting = 0,
+                }
+            }
+            self.tokens = (self.tokens as u64).saturating_add(fresh).min(capacity as u64) as u32;
+        }
     }
 
     fn serve(&mut self, wakeups: &mut Vec<Wakeup>) {
@@ -186,7 +199,9 @@ impl<C: Clock> TokenBucket<C> {
     /// Waits for a token, behind the waiters already there.
     ///
     /// # Errors
-    /// [`BucketClosed`] if the bucket is closed before a token is handed to this wait.
+    /// [`BucketClosed`] if the bucket is closed before this wait returns: also when a token
+    /// was handed to it an instant before the close (a closed bucket's tokens count for
+    /// nothing).
     ///
     /// ```
     /// use gosync::limit::{Rate, TokenBucket};
@@ -208,7 +223,9 @@ impl<C: Clock> TokenBucket<C> {
     /// arrive in time; nothing is taken then.
     ///
     /// # Errors
-    /// [`BucketClosed`] if the bucket is closed before a token is handed to this wait.
+    /// [`BucketClosed`] if the bucket is closed before this wait returns: also when a token
+    /// was handed to it an instant before the close (a closed bucket's tokens count for
+    /// nothing).
     ///
     /// ```
     /// use gosync::limit::{Rate, TokenBucket};
