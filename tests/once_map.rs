@@ -662,7 +662,9 @@ fn a_value_whose_clone_reads_the_map_serves_woken_waiters() {
     // Waiters woken by the initializer read the value under a shared lock, not under the
     // shard's exclusive one (which such a clone would deadlock on).
     let _w = Watchdog::start("a_value_whose_clone_reads_the_map_serves_woken_waiters");
-    let map: &'static OnceMap<u32, Consults> = Box::leak(Box::new(OnceMap::new()));
+    // A static (not a leaked box, which Miri would report): the values point back at it.
+    static MAP: std::sync::OnceLock<OnceMap<u32, Consults>> = std::sync::OnceLock::new();
+    let map: &'static OnceMap<u32, Consults> = MAP.get_or_init(OnceMap::new);
     let (started_tx, started_rx) = std::sync::mpsc::channel();
     let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
     std::thread::scope(|s| {
