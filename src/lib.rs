@@ -87,6 +87,7 @@
 
 extern crate alloc;
 
+mod chan;
 mod cond;
 pub mod limit;
 mod mutex;
