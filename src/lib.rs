@@ -87,7 +87,7 @@
 
 extern crate alloc;
 
-mod chan;
+pub mod chan;
 mod cond;
 pub mod limit;
 mod mutex;
@@ -105,6 +105,14 @@ pub use queue::{
     BoundedQueue, Closed, PopFuture, PopTimeoutError, PushFuture, PushTimeoutError, TryPopError, TryPushError,
 };
 pub use wait_group::{Token, WaitGroup, WaitGroupFuture};
+
+/// Runs a future to completion on the calling thread (for the documentation's examples).
+/// Not a public API.
+#[cfg(all(feature = "std", not(loom)))]
+#[doc(hidden)]
+pub fn __block_on<F: core::future::Future>(fut: F) -> F::Output {
+    waiter::block_on(fut)
+}
 
 /// The README's Rust examples, compiled and run as doc tests so that they stay correct.
 #[doc = include_str!("../README.md")]

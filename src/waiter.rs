@@ -229,6 +229,12 @@ impl Waiter {
         }
     }
 
+    /// True when `other` is this very waiter (a clone of it): how a selector recognizes its
+    /// own registrations, so that its send case never meets its own receive case.
+    pub fn same(&self, other: &Waiter) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
     /// Blocks the calling thread (which created this waiter) until it is completed.
     #[cfg(any(feature = "std", loom))]
     pub fn wait(&self) -> Token {
@@ -417,6 +423,11 @@ impl TaskWaiter {
     /// Records that the armed waiter is now registered on a list.
     pub fn set_registered(&mut self) {
         self.registered = true;
+    }
+
+    /// Records that the armed waiter was withdrawn (cancelled or claimed) by its owner.
+    pub fn set_unregistered(&mut self) {
+        self.registered = false;
     }
 
     /// The waiter while it is registered (for the future's `Drop` to cancel).
@@ -624,6 +635,16 @@ impl<P> WaitList<P> {
             }));
         }
         None
+    }
+
+    /// True when a live registration of a waiter other than `me` is in the list: whether a
+    /// counterpart is there for `me` to meet (a rendezvous channel's readiness for a select).
+    pub fn has_live_other(&self, me: &Waiter) -> bool {
+        self.entries.iter().any(|entry| {
+            let core = &entry.waiter.0;
+            let _slot = core.waker.lock();
+            !entry.waiter.same(me) && Self::is_live(entry, core)
+        })
     }
 
     /// Completes the longest-waiting live registration, after running `fill` on its payload.
