@@ -1,4 +1,4 @@
-//! Scratch checks of the channel core.
+//! Quick end-to-end checks of each channel flavour, select, and the async forms.
 use gosync::chan::{self, Select};
 use gosync::select;
 use std::thread;
