@@ -11,6 +11,8 @@
 //! | [`Mutex`] | `sync.Mutex` (`Lock`, `TryLock`) | mutual exclusion, async-capable, no poisoning, Go's starvation mode |
 //! | [`Cond`] | `sync.Cond` | wait for a condition on state kept under a [`Mutex`] |
 //! | [`BoundedQueue`] | a buffered `chan` built from `sync.Cond` | MPMC producer/consumer queue with close |
+//! | [`chan`] | `chan T`, `close`, `len`, `cap`, `for range` | bounded, rendezvous and unbounded MPMC channels; lock-free while nobody waits |
+//! | [`select!`], [`chan::Select`] | `select`, `reflect.Select` | wait on several channel operations, complete exactly one; `default` and timeout cases |
 //! | [`OnceMap`] | `sync.Map` + `sync.Once` per key, `x/sync/singleflight` | cache that computes each key once, concurrent callers wait for it |
 //! | [`limit`] | `golang.org/x/time/rate`, a ticker-fed token channel | rate limiters: lock-free [`limit::Limiter`], [`limit::TokenBucket`], per-key [`limit::KeyedLimiter`] |
 //! | [`time`] | `time.Sleep`, `time.Now` | clocks and sleeps; [`time::ManualClock`] makes timing tests deterministic |
@@ -18,9 +20,6 @@
 //! Blocking operations `x()` come with `try_x()` (never waits), `x_timeout(Duration)` and
 //! `x_deadline(Instant)` (give up in time), and `x_async()` (a named, cancel-safe future),
 //! where each makes sense (a [`OnceMap`] initializer has no timeout: its waiters wait for it).
-//!
-//! Channels with `select` and timer channels (`after`, `tick`), and ordered fan-in are not
-//! here yet; they come in later releases, on the same wake-up mechanism.
 //!
 //! # Features
 //!
