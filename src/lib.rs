@@ -123,5 +123,6 @@ pub struct ReadmeDoctests;
 #[cfg(loom)]
 #[doc(hidden)]
 pub mod __loom {
+    pub use crate::chan::{array::Array, PopError, PushError};
     pub use crate::waiter::{Slot, TaskWaiter, Token, WaitList, Waiter, Wakeup, Wakeups, NOTIFIED};
 }

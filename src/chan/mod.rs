@@ -36,7 +36,7 @@
 //! producer.join().unwrap();
 //! ```
 
-mod array;
+pub(crate) mod array;
 mod buffered;
 mod error;
 mod future;
@@ -71,7 +71,7 @@ use core::time::Duration;
 
 /// What a buffer's non-blocking push reports when it cannot take the value: the value comes
 /// back either way.
-pub(crate) enum PushError<T> {
+pub enum PushError<T> {
     /// No room (a bounded buffer at capacity).
     Full(T),
     /// The buffer is closed: no push will ever succeed again.
@@ -80,7 +80,7 @@ pub(crate) enum PushError<T> {
 
 /// What a buffer's non-blocking pop reports when it has no value to give.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) enum PopError {
+pub enum PopError {
     /// Nothing buffered now; a later push may fill it.
     Empty,
     /// Closed and drained: no value will ever come.
