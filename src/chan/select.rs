@@ -856,6 +856,13 @@ fn poll_select(sel: &mut Select<'_>, wait: &mut TaskWaiter, cx: &mut Context<'_>
     }
 }
 
+// Terminated once it has returned the chosen operation (so `futures::select!` can hold it).
+impl futures_core::FusedFuture for SelectFuture<'_, '_> {
+    fn is_terminated(&self) -> bool {
+        self.sel.is_none()
+    }
+}
+
 impl Drop for SelectFuture<'_, '_> {
     fn drop(&mut self) {
         let (Some(sel), Some(waiter)) = (self.sel.as_deref_mut(), self.wait.registered()) else { return };
