@@ -4,7 +4,7 @@
 //! Runs under Miri with reduced counts (`scaled`); the proptest models run a few cases there.
 mod common;
 
-use common::{block_on, let_others_block, scaled, spawn_timed, DropCounter, DropLog, LONG};
+use common::{block_on, let_others_block, scaled, spawn_timed, DropCounter, DropLog, Watchdog, LONG};
 use gosync::chan::{
     self, Receiver, RecvError, RecvTimeoutError, SendError, SendTimeoutError, Sender, TryRecvError,
     TrySendError,
@@ -48,6 +48,7 @@ fn fill(tx: &Sender<u32>) {
 
 #[test]
 fn fifo_per_sender() {
+    let _watchdog = Watchdog::start("fifo_per_sender");
     let per_sender = scaled(500, 20) as u32;
     for flavour in ALL {
         let (tx, rx) = make::<(u32, u32)>(flavour);
@@ -76,6 +77,7 @@ fn fifo_per_sender() {
 
 #[test]
 fn single_thread_fifo_for_buffered_flavours() {
+    let _watchdog = Watchdog::start("single_thread_fifo_for_buffered_flavours");
     for flavour in BUFFERED {
         let (tx, rx) = make(flavour);
         let n = tx.capacity().unwrap_or(10);
@@ -88,6 +90,7 @@ fn single_thread_fifo_for_buffered_flavours() {
 
 #[test]
 fn close_wakes_every_blocked_receiver() {
+    let _watchdog = Watchdog::start("close_wakes_every_blocked_receiver");
     for flavour in ALL {
         let (tx, rx) = make::<u32>(flavour);
         let receivers: Vec<_> = (0..3)
@@ -106,6 +109,7 @@ fn close_wakes_every_blocked_receiver() {
 
 #[test]
 fn close_wakes_every_blocked_sender() {
+    let _watchdog = Watchdog::start("close_wakes_every_blocked_sender");
     for flavour in [Flavour::Zero, Flavour::Bounded(1), Flavour::Bounded(3)] {
         let (tx, rx) = make::<u32>(flavour);
         fill(&tx);
@@ -131,6 +135,7 @@ fn close_wakes_every_blocked_sender() {
 
 #[test]
 fn close_wakes_blocked_async_receivers_and_senders() {
+    let _watchdog = Watchdog::start("close_wakes_blocked_async_receivers_and_senders");
     for flavour in ALL {
         let (tx, rx) = make::<u32>(flavour);
         let wakers = [common::CountingWaker::new(), common::CountingWaker::new()];
@@ -160,6 +165,7 @@ fn close_wakes_blocked_async_receivers_and_senders() {
 
 #[test]
 fn send_on_closed_gives_the_value_back_in_every_form() {
+    let _watchdog = Watchdog::start("send_on_closed_gives_the_value_back_in_every_form");
     for flavour in ALL {
         let (tx, _rx) = make::<String>(flavour);
         tx.close();
@@ -185,6 +191,7 @@ fn send_on_closed_gives_the_value_back_in_every_form() {
 
 #[test]
 fn receivers_drain_the_buffer_then_see_the_close() {
+    let _watchdog = Watchdog::start("receivers_drain_the_buffer_then_see_the_close");
     for flavour in BUFFERED {
         let (tx, rx) = make(flavour);
         tx.send(1).unwrap();
@@ -205,6 +212,7 @@ fn receivers_drain_the_buffer_then_see_the_close() {
 
 #[test]
 fn close_returns_true_once_then_false() {
+    let _watchdog = Watchdog::start("close_returns_true_once_then_false");
     for flavour in ALL {
         let (tx, rx) = make::<u8>(flavour);
         let tx2 = tx.clone();
@@ -222,6 +230,7 @@ fn close_returns_true_once_then_false() {
 
 #[test]
 fn dropping_every_sender_closes() {
+    let _watchdog = Watchdog::start("dropping_every_sender_closes");
     for flavour in ALL {
         let (tx, rx) = make::<u32>(flavour);
         let tx2 = tx.clone();
@@ -241,6 +250,7 @@ fn dropping_every_sender_closes() {
 
 #[test]
 fn dropping_every_receiver_makes_sends_fail_with_the_value() {
+    let _watchdog = Watchdog::start("dropping_every_receiver_makes_sends_fail_with_the_value");
     for flavour in ALL {
         let (tx, rx) = make::<u32>(flavour);
         let rx2 = rx.clone();
@@ -268,6 +278,7 @@ fn dropping_every_receiver_makes_sends_fail_with_the_value() {
 
 #[test]
 fn rendezvous_send_blocks_until_a_receiver_takes_the_value() {
+    let _watchdog = Watchdog::start("rendezvous_send_blocks_until_a_receiver_takes_the_value");
     let (tx, rx) = chan::bounded(0);
     let sent = Arc::new(AtomicBool::new(false));
     let sender = {
@@ -300,6 +311,7 @@ fn rendezvous_send_blocks_until_a_receiver_takes_the_value() {
 
 #[test]
 fn len_and_capacity_as_go() {
+    let _watchdog = Watchdog::start("len_and_capacity_as_go");
     let (tx, rx) = chan::bounded::<u8>(0);
     assert_eq!((tx.capacity(), rx.capacity()), (Some(0), Some(0)));
     assert_eq!((tx.len(), rx.len()), (0, 0));
@@ -337,6 +349,7 @@ fn len_and_capacity_as_go() {
 
 #[test]
 fn iterators_end_at_close_and_try_iter_at_empty() {
+    let _watchdog = Watchdog::start("iterators_end_at_close_and_try_iter_at_empty");
     for flavour in ALL {
         let (tx, rx) = make(flavour);
         let n = scaled(50, 5) as u32;
@@ -369,6 +382,7 @@ fn iterators_end_at_close_and_try_iter_at_empty() {
 
 #[test]
 fn stream_ends_at_close_and_is_terminated_after() {
+    let _watchdog = Watchdog::start("stream_ends_at_close_and_is_terminated_after");
     use futures::stream::{FusedStream, StreamExt};
     for flavour in ALL {
         let (tx, mut rx) = make(flavour);
@@ -394,6 +408,7 @@ fn stream_ends_at_close_and_is_terminated_after() {
 
 #[test]
 fn timed_forms_time_out_and_give_the_value_back() {
+    let _watchdog = Watchdog::start("timed_forms_time_out_and_give_the_value_back");
     for flavour in [Flavour::Zero, Flavour::Bounded(1)] {
         let (tx, rx) = make::<u32>(flavour);
         fill(&tx);
@@ -573,21 +588,25 @@ fn mpmc(flavour: Flavour) {
 
 #[test]
 fn mpmc_rendezvous() {
+    let _watchdog = Watchdog::start("mpmc_rendezvous");
     mpmc(Flavour::Zero);
 }
 
 #[test]
 fn mpmc_bounded_1() {
+    let _watchdog = Watchdog::start("mpmc_bounded_1");
     mpmc(Flavour::Bounded(1));
 }
 
 #[test]
 fn mpmc_bounded_3() {
+    let _watchdog = Watchdog::start("mpmc_bounded_3");
     mpmc(Flavour::Bounded(3));
 }
 
 #[test]
 fn mpmc_unbounded() {
+    let _watchdog = Watchdog::start("mpmc_unbounded");
     mpmc(Flavour::Unbounded);
 }
 
@@ -595,6 +614,7 @@ fn mpmc_unbounded() {
 /// not delivered, and nothing is delivered twice.
 #[test]
 fn mpmc_with_timeouts_loses_nothing() {
+    let _watchdog = Watchdog::start("mpmc_with_timeouts_loses_nothing");
     let per_producer = scaled(500, 10) as u32;
     for flavour in ALL {
         let (tx, rx) = make::<(u32, u32)>(flavour);
@@ -648,6 +668,7 @@ fn mpmc_with_timeouts_loses_nothing() {
 
 #[test]
 fn values_left_in_the_buffer_drop_with_the_channel() {
+    let _watchdog = Watchdog::start("values_left_in_the_buffer_drop_with_the_channel");
     for flavour in BUFFERED {
         let log = DropLog::new();
         let (tx, rx) = make(flavour);
@@ -677,6 +698,7 @@ fn values_left_in_the_buffer_drop_with_the_channel() {
 
 #[test]
 fn values_returned_in_errors_drop_once() {
+    let _watchdog = Watchdog::start("values_returned_in_errors_drop_once");
     for flavour in ALL {
         let log = DropLog::new();
         let (tx, rx) = make(flavour);
@@ -713,6 +735,7 @@ fn values_returned_in_errors_drop_once() {
 
 #[test]
 fn values_of_dropped_send_futures_drop_once() {
+    let _watchdog = Watchdog::start("values_of_dropped_send_futures_drop_once");
     for flavour in [Flavour::Zero, Flavour::Bounded(1)] {
         let log = DropLog::new();
         let (tx, rx) = make(flavour);
@@ -742,6 +765,7 @@ fn flavour_is_bounded(flavour: Flavour) -> bool {
 
 #[test]
 fn values_sent_through_mpmc_drop_once() {
+    let _watchdog = Watchdog::start("values_sent_through_mpmc_drop_once");
     let n = scaled(400, 20);
     for flavour in ALL {
         let log = DropLog::new();

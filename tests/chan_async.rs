@@ -4,7 +4,7 @@
 //! counts); the tokio tests are in `chan_tokio.rs`.
 mod common;
 
-use common::{block_on, let_others_block, poll_once, ready, scaled, spawn_timed, CountingWaker};
+use common::{block_on, let_others_block, poll_once, ready, scaled, spawn_timed, CountingWaker, Watchdog};
 use futures::stream::StreamExt;
 use gosync::chan::{self, Receiver, RecvError, Select, Sender, TryRecvError};
 use std::pin::Pin;
@@ -42,6 +42,7 @@ fn offer(tx: &Sender<u32>, value: u32) {
 /// get the value.
 #[test]
 fn recv_future_dropped_after_its_wake_up_passes_it_on() {
+    let _watchdog = Watchdog::start("recv_future_dropped_after_its_wake_up_passes_it_on");
     for flavour in ALL {
         let (tx, rx) = make::<u32>(flavour);
         let (w1, w2) = (CountingWaker::new(), CountingWaker::new());
@@ -63,6 +64,7 @@ fn recv_future_dropped_after_its_wake_up_passes_it_on() {
 /// dropped then gives it back, to the next receiver (here a blocked thread) or the channel.
 #[test]
 fn rendezvous_recv_future_dropped_with_a_value_gives_it_back() {
+    let _watchdog = Watchdog::start("rendezvous_recv_future_dropped_with_a_value_gives_it_back");
     let (tx, rx) = chan::bounded::<u32>(0);
     let w = CountingWaker::new();
     let mut fut = Box::pin(rx.recv_async());
@@ -89,6 +91,7 @@ fn rendezvous_recv_future_dropped_with_a_value_gives_it_back() {
 
 #[test]
 fn recv_future_dropped_before_a_value_takes_nothing() {
+    let _watchdog = Watchdog::start("recv_future_dropped_before_a_value_takes_nothing");
     for flavour in ALL {
         let (tx, rx) = make::<u32>(flavour);
         drop(rx.recv_async()); // never polled
@@ -112,6 +115,7 @@ fn recv_future_dropped_before_a_value_takes_nothing() {
 /// and its wake-up goes to the next waiting send future.
 #[test]
 fn send_future_dropped_before_ready_never_delivers() {
+    let _watchdog = Watchdog::start("send_future_dropped_before_ready_never_delivers");
     for cap in [1, 3] {
         let (tx, rx) = chan::bounded::<u32>(cap);
         for i in 0..cap as u32 {
@@ -141,6 +145,7 @@ fn send_future_dropped_before_ready_never_delivers() {
 /// the value is either received or returned, never both, never neither.
 #[test]
 fn rendezvous_into_value_races_a_receiver_exactly_once() {
+    let _watchdog = Watchdog::start("rendezvous_into_value_races_a_receiver_exactly_once");
     let rounds = scaled(1_000, 20) as u32;
     let (tx, rx) = chan::bounded::<u32>(0);
     let barrier = Arc::new(Barrier::new(2));
@@ -198,6 +203,7 @@ async fn next_or_empty(rx: &Receiver<u32>) -> Option<u32> {
 
 #[test]
 fn rendezvous_send_future_completes_only_once_received() {
+    let _watchdog = Watchdog::start("rendezvous_send_future_completes_only_once_received");
     let (tx, rx) = chan::bounded::<u32>(0);
     let w = CountingWaker::new();
     let mut fut = Box::pin(tx.send_async(5));
@@ -215,6 +221,7 @@ fn rendezvous_send_future_completes_only_once_received() {
 
 #[test]
 fn select_future_dropped_before_its_first_poll_does_nothing() {
+    let _watchdog = Watchdog::start("select_future_dropped_before_its_first_poll_does_nothing");
     for flavour in ALL {
         let (tx, rx) = make::<u32>(flavour);
         let (tx2, rx2) = make::<u32>(flavour);
@@ -234,6 +241,7 @@ fn select_future_dropped_before_its_first_poll_does_nothing() {
 
 #[test]
 fn select_future_dropped_while_registered_leaves_nothing_behind() {
+    let _watchdog = Watchdog::start("select_future_dropped_while_registered_leaves_nothing_behind");
     for flavour in ALL {
         let (tx, rx) = make::<u32>(flavour);
         let mut sel = Select::new();
@@ -256,6 +264,7 @@ fn select_future_dropped_while_registered_leaves_nothing_behind() {
 /// it is dropped. The next receiver is woken and gets the value.
 #[test]
 fn select_future_dropped_after_its_wake_up_passes_it_on() {
+    let _watchdog = Watchdog::start("select_future_dropped_after_its_wake_up_passes_it_on");
     for flavour in ALL {
         let (tx, rx) = make::<u32>(flavour);
         let (_other_tx, other_rx) = make::<u32>(flavour);
@@ -280,6 +289,8 @@ fn select_future_dropped_after_its_wake_up_passes_it_on() {
 /// the send happened, and the next select on the same `Select` reports it at once.
 #[test]
 fn select_future_dropped_after_its_rendezvous_send_was_taken_reports_it_next() {
+    let _watchdog =
+        Watchdog::start("select_future_dropped_after_its_rendezvous_send_was_taken_reports_it_next");
     let (tx, rx) = chan::bounded::<u32>(0);
     let (_tx2, rx2) = chan::bounded::<u32>(0);
     let mut sel = Select::new();
@@ -300,6 +311,7 @@ fn select_future_dropped_after_its_rendezvous_send_was_taken_reports_it_next() {
 /// send, and the room goes to the next waiting sender.
 #[test]
 fn select_future_send_case_dropped_after_wake_up_did_not_send() {
+    let _watchdog = Watchdog::start("select_future_send_case_dropped_after_wake_up_did_not_send");
     let (tx, rx) = chan::bounded::<u32>(1);
     tx.send(0).unwrap();
     let mut sel = Select::new();
@@ -320,6 +332,7 @@ fn select_future_send_case_dropped_after_wake_up_did_not_send() {
 
 #[test]
 fn select_async_completes_with_a_value_from_another_thread() {
+    let _watchdog = Watchdog::start("select_async_completes_with_a_value_from_another_thread");
     for flavour in ALL {
         let (tx, rx) = make::<u32>(flavour);
         let (_tx2, rx2) = make::<u32>(flavour);
@@ -340,6 +353,7 @@ fn select_async_completes_with_a_value_from_another_thread() {
 
 #[test]
 fn stream_dropped_while_registered_passes_wake_up_and_value_on() {
+    let _watchdog = Watchdog::start("stream_dropped_while_registered_passes_wake_up_and_value_on");
     for flavour in ALL {
         let (tx, rx) = make::<u32>(flavour);
         let mut stream = rx.clone();
@@ -359,6 +373,7 @@ fn stream_dropped_while_registered_passes_wake_up_and_value_on() {
 
 #[test]
 fn stream_polled_again_after_a_wake_up_gets_the_value() {
+    let _watchdog = Watchdog::start("stream_polled_again_after_a_wake_up_gets_the_value");
     for flavour in ALL {
         let (tx, mut rx) = make::<u32>(flavour);
         let ws = CountingWaker::new();
@@ -380,6 +395,7 @@ fn stream_polled_again_after_a_wake_up_gets_the_value() {
 /// arrives exactly once and in order, although each iteration drops a pending receive.
 #[test]
 fn futures_select_loop_over_two_receivers_loses_nothing() {
+    let _watchdog = Watchdog::start("futures_select_loop_over_two_receivers_loses_nothing");
     let n = scaled(1_000, 15) as u32;
     for flavour in ALL {
         let (tx_a, rx_a) = make::<u32>(flavour);
@@ -424,6 +440,8 @@ fn futures_select_loop_over_two_receivers_loses_nothing() {
 /// there `into_value` tells, which `select!` cannot call.)
 #[test]
 fn futures_select_loop_with_send_futures_is_exactly_once_on_buffered_channels() {
+    let _watchdog =
+        Watchdog::start("futures_select_loop_with_send_futures_is_exactly_once_on_buffered_channels");
     let n = scaled(1_000, 15) as u32;
     for flavour in [Flavour::Bounded(1), Flavour::Bounded(3)] {
         let (tx, rx) = make::<u32>(flavour);

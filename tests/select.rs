@@ -5,7 +5,7 @@
 //! Runs under Miri with reduced counts (`scaled`); fairness bounds widen with the counts.
 mod common;
 
-use common::{let_others_block, panic_message, scaled, spawn_timed, DropCounter, DropLog};
+use common::{let_others_block, panic_message, scaled, spawn_timed, DropCounter, DropLog, Watchdog};
 use gosync::chan::{self, Receiver, RecvError, Select, SendError, Sender};
 use gosync::select;
 use std::sync::{Arc, Barrier};
@@ -37,6 +37,7 @@ fn two_ready(n: usize) -> [(Sender<usize>, Receiver<usize>); 2] {
 
 #[test]
 fn select_macro_is_fair_between_two_ready_channels() {
+    let _watchdog = Watchdog::start("select_macro_is_fair_between_two_ready_channels");
     let n = rounds();
     let [(_ta, a), (_tb, b)] = two_ready(n);
     let mut wins = [0; 2];
@@ -52,6 +53,7 @@ fn select_macro_is_fair_between_two_ready_channels() {
 
 #[test]
 fn select_builder_is_fair_between_two_ready_channels() {
+    let _watchdog = Watchdog::start("select_builder_is_fair_between_two_ready_channels");
     let n = rounds();
     let [(_ta, a), (_tb, b)] = two_ready(n);
     let mut sel = Select::new();
@@ -75,6 +77,7 @@ fn select_builder_is_fair_between_two_ready_channels() {
 
 #[test]
 fn select_is_fair_with_a_never_ready_case_between() {
+    let _watchdog = Watchdog::start("select_is_fair_with_a_never_ready_case_between");
     let n = rounds();
     let [(_ta, a), (_tb, b)] = two_ready(2 * n);
     let (_never_tx, never) = chan::bounded::<usize>(0);
@@ -111,6 +114,7 @@ fn select_is_fair_with_a_never_ready_case_between() {
 
 #[test]
 fn default_never_blocks() {
+    let _watchdog = Watchdog::start("default_never_blocks");
     let (_tx, rx) = chan::bounded::<u8>(1);
     let (zero_tx, zero_rx) = chan::bounded::<u8>(0);
     for _ in 0..scaled(100, 5) {
@@ -141,6 +145,7 @@ fn default_never_blocks() {
 
 #[test]
 fn default_timeout_returns_within_bounds() {
+    let _watchdog = Watchdog::start("default_timeout_returns_within_bounds");
     let (_tx, rx) = chan::bounded::<u8>(0);
     let timeout = Duration::from_millis(50);
     let generous = Duration::from_secs(if cfg!(miri) { 3600 } else { 5 });
@@ -167,6 +172,7 @@ fn default_timeout_returns_within_bounds() {
 
 #[test]
 fn default_timeout_returns_early_when_a_case_becomes_ready() {
+    let _watchdog = Watchdog::start("default_timeout_returns_early_when_a_case_becomes_ready");
     let (tx, rx) = chan::bounded::<u8>(0);
     let sender = spawn_timed(move || tx.send(3));
     let r = select! {
@@ -179,6 +185,7 @@ fn default_timeout_returns_early_when_a_case_becomes_ready() {
 
 #[test]
 fn closed_channels_are_ready() {
+    let _watchdog = Watchdog::start("closed_channels_are_ready");
     let (tx, rx) = chan::bounded::<u8>(0);
     let (tx2, _rx2) = chan::bounded::<String>(0);
     tx.close();
@@ -217,6 +224,7 @@ fn closed_channels_are_ready() {
 /// never lost.
 #[test]
 fn rendezvous_send_case_hands_off_exactly_once_or_keeps_the_value() {
+    let _watchdog = Watchdog::start("rendezvous_send_case_hands_off_exactly_once_or_keeps_the_value");
     let per_selector = scaled(300, 8);
     let selectors = 3;
     let log = DropLog::new();
@@ -286,6 +294,7 @@ fn rendezvous_send_case_hands_off_exactly_once_or_keeps_the_value() {
 /// both selects agree on which.
 #[test]
 fn two_selects_meeting_complete_exactly_once() {
+    let _watchdog = Watchdog::start("two_selects_meeting_complete_exactly_once");
     for round in 0..scaled(500, 10) {
         let (x_tx, x_rx) = chan::bounded::<usize>(0);
         let (y_tx, y_rx) = chan::bounded::<usize>(0);
@@ -329,6 +338,7 @@ fn two_selects_meeting_complete_exactly_once() {
 /// The same meeting with timeouts on both sides: both complete, or neither does.
 #[test]
 fn two_timed_selects_complete_together_or_not_at_all() {
+    let _watchdog = Watchdog::start("two_timed_selects_complete_together_or_not_at_all");
     let mut met = 0;
     let rounds = scaled(300, 8);
     for round in 0..rounds {
@@ -361,6 +371,7 @@ fn two_timed_selects_complete_together_or_not_at_all() {
 
 #[test]
 fn a_select_never_pairs_with_itself() {
+    let _watchdog = Watchdog::start("a_select_never_pairs_with_itself");
     let (tx, rx) = chan::bounded::<u8>(0);
     let r = select! {
         send(tx, 1) -> _ => "sent",
@@ -396,6 +407,7 @@ fn a_select_never_pairs_with_itself() {
 
 #[test]
 fn select_reuse_across_selects() {
+    let _watchdog = Watchdog::start("select_reuse_across_selects");
     let (tx_a, rx_a) = chan::unbounded::<u32>();
     let (tx_b, rx_b) = chan::bounded::<u32>(2);
     let mut sel = Select::new();
@@ -423,6 +435,7 @@ fn select_reuse_across_selects() {
 
 #[test]
 fn selected_operation_with_the_wrong_end_panics_with_a_gosync_message() {
+    let _watchdog = Watchdog::start("selected_operation_with_the_wrong_end_panics_with_a_gosync_message");
     let (tx, rx) = chan::unbounded::<u8>();
     let (tx2, rx2) = chan::unbounded::<u8>();
     tx.send(1).unwrap();
@@ -454,6 +467,7 @@ fn selected_operation_with_the_wrong_end_panics_with_a_gosync_message() {
 
 #[test]
 fn a_dropped_selected_operation_keeps_its_result_for_the_next_select() {
+    let _watchdog = Watchdog::start("a_dropped_selected_operation_keeps_its_result_for_the_next_select");
     let (tx, rx) = chan::unbounded::<u32>();
     tx.send(1).unwrap();
     tx.send(2).unwrap();
@@ -468,6 +482,8 @@ fn a_dropped_selected_operation_keeps_its_result_for_the_next_select() {
 
 #[test]
 fn a_dropped_selected_operation_wins_the_next_select_over_other_ready_cases() {
+    let _watchdog =
+        Watchdog::start("a_dropped_selected_operation_wins_the_next_select_over_other_ready_cases");
     for _ in 0..scaled(100, 10) {
         let (tx_a, rx_a) = chan::unbounded::<u32>();
         let (tx_b, rx_b) = chan::unbounded::<u32>();
@@ -495,6 +511,7 @@ fn a_dropped_selected_operation_wins_the_next_select_over_other_ready_cases() {
 
 #[test]
 fn unsent_values_of_cases_not_chosen_drop_once() {
+    let _watchdog = Watchdog::start("unsent_values_of_cases_not_chosen_drop_once");
     let log = DropLog::new();
     let (tx_a, rx_a) = chan::bounded(1);
     let (tx_b, rx_b) = chan::bounded(1);
@@ -534,6 +551,7 @@ fn unsent_values_of_cases_not_chosen_drop_once() {
 /// users write).
 #[test]
 fn block_bodies_take_a_trailing_comma() {
+    let _watchdog = Watchdog::start("block_bodies_take_a_trailing_comma");
     let (tx, rx) = chan::bounded::<u8>(1);
     let r = select! {
         recv(rx) -> _ => { 1 },
