@@ -335,6 +335,40 @@ fn two_selects_meeting_complete_exactly_once() {
     }
 }
 
+/// Two rendezvous senders arrive while a select waits on both channels: the select
+/// completes exactly one receive, and the other value is neither lost nor duplicated (its
+/// sender is still blocked, or the value went back to the channel).
+#[test]
+fn select_over_two_channels_ready_at_once_completes_one() {
+    let _watchdog = Watchdog::start("select_over_two_channels_ready_at_once_completes_one");
+    for round in 0..scaled(1_000, 10) {
+        let (tx1, rx1) = chan::bounded::<usize>(0);
+        let (tx2, rx2) = chan::bounded::<usize>(0);
+        let barrier = Arc::new(Barrier::new(3));
+        let senders: Vec<_> = [(tx1, 1), (tx2, 2)]
+            .into_iter()
+            .map(|(tx, v)| {
+                let barrier = barrier.clone();
+                spawn_timed(move || {
+                    barrier.wait();
+                    tx.send(v).unwrap();
+                })
+            })
+            .collect();
+        barrier.wait();
+        let (chosen, other) = select! {
+            recv(rx1) -> m => (m.unwrap(), &rx2),
+            recv(rx2) -> m => (m.unwrap(), &rx1),
+        };
+        let rest = other.recv_timeout(common::LONG);
+        assert_eq!(rest, Ok(3 - chosen), "round {round}: the value not chosen was lost");
+        for s in senders {
+            s.join("sender");
+        }
+        assert!(rx1.is_empty() && rx2.is_empty(), "round {round}: a value was duplicated");
+    }
+}
+
 /// The same meeting with timeouts on both sides: both complete, or neither does.
 #[test]
 fn two_timed_selects_complete_together_or_not_at_all() {
