@@ -3,7 +3,13 @@
 //! tests on `MutexGuard`), `FusedFuture` and `Send` on every named future, and `Unpin` where
 //! the docs rely on it (futures are polled through `Pin::new`, so none needs pinning).
 
+use futures_core::stream::FusedStream;
 use futures_core::FusedFuture;
+use gosync::chan::{
+    Iter, Receiver, RecvError, RecvFuture, RecvTimeoutError, Select, SelectFuture, SelectTimeoutError,
+    SelectedOperation, SendError, SendFuture, SendTimeoutError, Sender, TryIter, TryRecvError,
+    TrySelectError, TrySendError,
+};
 use gosync::time::{Clock, ManualClock, MonotonicClock, Sleep};
 use gosync::{
     BoundedQueue, Closed, Cond, CondWaitFuture, GetOrInitFuture, GetOrTryInitFuture, LockFuture, Mutex,
@@ -96,4 +102,63 @@ fn clocks_are_clocks() {
     fn clock<C: Clock + Clone + Send + Sync + 'static>() {}
     clock::<MonotonicClock>();
     clock::<ManualClock>();
+}
+
+#[test]
+fn channel_types_are_debug() {
+    debug::<Sender<u8>>();
+    debug::<Receiver<u8>>();
+    debug::<Iter<'static, u8>>();
+    debug::<TryIter<'static, u8>>();
+    debug::<SendFuture<'static, u8>>();
+    debug::<RecvFuture<'static, u8>>();
+    debug::<Select<'static>>();
+    debug::<SelectedOperation<'static, 'static>>();
+    debug::<SelectFuture<'static, 'static>>();
+    debug::<SendError<u8>>();
+    debug::<TrySendError<u8>>();
+    debug::<SendTimeoutError<u8>>();
+    debug::<RecvError>();
+    debug::<TryRecvError>();
+    debug::<RecvTimeoutError>();
+    debug::<TrySelectError>();
+    debug::<SelectTimeoutError>();
+}
+
+#[test]
+fn channel_ends_are_send_sync_and_unpin() {
+    send_sync::<Sender<u8>>();
+    send_sync::<Receiver<u8>>();
+    // A Cell is Send but not Sync: the ends only move it between threads.
+    send_sync::<Sender<std::cell::Cell<u8>>>();
+    send_sync::<Receiver<std::cell::Cell<u8>>>();
+    unpin::<Sender<u8>>();
+    unpin::<Receiver<u8>>();
+    fn fused_stream<T: FusedStream + Unpin>() {}
+    fused_stream::<Receiver<u8>>();
+}
+
+#[test]
+fn channel_futures_are_fused_send_and_unpin() {
+    fused::<SendFuture<'static, u8>>();
+    fused::<RecvFuture<'static, u8>>();
+    fused::<SelectFuture<'static, 'static>>();
+    send::<SendFuture<'static, u8>>();
+    send::<RecvFuture<'static, u8>>();
+    unpin::<SendFuture<'static, u8>>();
+    unpin::<RecvFuture<'static, u8>>();
+    unpin::<SelectFuture<'static, 'static>>();
+}
+
+#[test]
+fn channel_errors_are_errors() {
+    fn error<E: std::error::Error + Send + Sync + 'static>() {}
+    error::<SendError<u8>>();
+    error::<TrySendError<u8>>();
+    error::<SendTimeoutError<u8>>();
+    error::<RecvError>();
+    error::<TryRecvError>();
+    error::<RecvTimeoutError>();
+    error::<TrySelectError>();
+    error::<SelectTimeoutError>();
 }

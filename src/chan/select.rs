@@ -51,6 +51,9 @@ pub trait Case {
     fn identity(&self) -> (*const (), bool);
     /// The case's outcome slot, type-erased (see `SelectedOperation`).
     fn outcome_ptr(&mut self) -> *mut ();
+    /// True when the case holds an outcome nobody has taken yet (a dropped
+    /// `SelectedOperation`, or a send a dropped select future completed).
+    fn has_outcome(&self) -> bool;
 }
 
 /// A receive case: `recv(rx) -> msg`.
@@ -157,6 +160,10 @@ impl<T> Case for RecvCase<'_, T> {
 
     fn outcome_ptr(&mut self) -> *mut () {
         &mut self.outcome as *mut Option<Result<T, RecvError>> as *mut ()
+    }
+
+    fn has_outcome(&self) -> bool {
+        self.outcome.is_some()
     }
 }
 
@@ -285,6 +292,10 @@ impl<T> Case for SendCase<'_, T> {
     fn outcome_ptr(&mut self) -> *mut () {
         &mut self.outcome as *mut Option<Result<(), SendError<T>>> as *mut ()
     }
+
+    fn has_outcome(&self) -> bool {
+        self.outcome.is_some()
+    }
 }
 
 /// How long a select may wait.
@@ -357,6 +368,11 @@ fn random_below(n: usize) -> usize {
 }
 
 fn try_all<'a, C: DerefMut<Target = dyn Case + 'a>>(cases: &mut [C], order: &mut [usize]) -> Option<usize> {
+    // An outcome left from the previous select goes first: completing another case instead
+    // would leave it pending and the caller would get a different case than it was promised.
+    if let Some(i) = cases.iter().position(|case| case.has_outcome()) {
+        return Some(i);
+    }
     shuffle(order);
     order.iter().copied().find(|&i| cases[i].try_now())
 }
@@ -840,6 +856,13 @@ fn poll_select(sel: &mut Select<'_>, wait: &mut TaskWaiter, cx: &mut Context<'_>
     }
 }
 
+// Terminated once it has returned the chosen operation (so `futures::select!` can hold it).
+impl futures_core::FusedFuture for SelectFuture<'_, '_> {
+    fn is_terminated(&self) -> bool {
+        self.sel.is_none()
+    }
+}
+
 impl Drop for SelectFuture<'_, '_> {
     fn drop(&mut self) {
         let (Some(sel), Some(waiter)) = (self.sel.as_deref_mut(), self.wait.registered()) else { return };
@@ -927,7 +950,12 @@ macro_rules! select {
 macro_rules! __select_parse {
     // recv(rx) -> pat => { .. }
     (@cases ($($cases:tt)*) @default ($($def:tt)*) @ids ($id:ident $($ids:ident)*)
-        recv($rx:expr) -> $pat:pat => { $($body:tt)* } $(,)? $($rest:tt)*) => {
+        recv($rx:expr) -> $pat:pat => { $($body:tt)* } , $($rest:tt)*) => {
+        $crate::__select_parse!(@cases ($($cases)* [$id recv ($rx) ($pat) { $($body)* }])
+            @default ($($def)*) @ids ($($ids)*) $($rest)*)
+    };
+    (@cases ($($cases:tt)*) @default ($($def:tt)*) @ids ($id:ident $($ids:ident)*)
+        recv($rx:expr) -> $pat:pat => { $($body:tt)* } $($rest:tt)*) => {
         $crate::__select_parse!(@cases ($($cases)* [$id recv ($rx) ($pat) { $($body)* }])
             @default ($($def)*) @ids ($($ids)*) $($rest)*)
     };
@@ -939,7 +967,12 @@ macro_rules! __select_parse {
     };
     // send(tx, value) -> pat => { .. }
     (@cases ($($cases:tt)*) @default ($($def:tt)*) @ids ($id:ident $($ids:ident)*)
-        send($tx:expr, $value:expr) -> $pat:pat => { $($body:tt)* } $(,)? $($rest:tt)*) => {
+        send($tx:expr, $value:expr) -> $pat:pat => { $($body:tt)* } , $($rest:tt)*) => {
+        $crate::__select_parse!(@cases ($($cases)* [$id send ($tx, $value) ($pat) { $($body)* }])
+            @default ($($def)*) @ids ($($ids)*) $($rest)*)
+    };
+    (@cases ($($cases:tt)*) @default ($($def:tt)*) @ids ($id:ident $($ids:ident)*)
+        send($tx:expr, $value:expr) -> $pat:pat => { $($body:tt)* } $($rest:tt)*) => {
         $crate::__select_parse!(@cases ($($cases)* [$id send ($tx, $value) ($pat) { $($body)* }])
             @default ($($def)*) @ids ($($ids)*) $($rest)*)
     };
@@ -951,7 +984,12 @@ macro_rules! __select_parse {
     };
     // default(timeout) => ..
     (@cases ($($cases:tt)*) @default () @ids ($($ids:ident)*)
-        default($timeout:expr) => { $($body:tt)* } $(,)? $($rest:tt)*) => {
+        default($timeout:expr) => { $($body:tt)* } , $($rest:tt)*) => {
+        $crate::__select_parse!(@cases ($($cases)*)
+            @default ((($crate::chan::__private::Mode::after($timeout))) { $($body)* }) @ids ($($ids)*) $($rest)*)
+    };
+    (@cases ($($cases:tt)*) @default () @ids ($($ids:ident)*)
+        default($timeout:expr) => { $($body:tt)* } $($rest:tt)*) => {
         $crate::__select_parse!(@cases ($($cases)*)
             @default ((($crate::chan::__private::Mode::after($timeout))) { $($body)* }) @ids ($($ids)*) $($rest)*)
     };
@@ -962,7 +1000,12 @@ macro_rules! __select_parse {
     };
     // default => ..
     (@cases ($($cases:tt)*) @default () @ids ($($ids:ident)*)
-        default => { $($body:tt)* } $(,)? $($rest:tt)*) => {
+        default => { $($body:tt)* } , $($rest:tt)*) => {
+        $crate::__select_parse!(@cases ($($cases)*)
+            @default ((($crate::chan::__private::Mode::Try)) { $($body)* }) @ids ($($ids)*) $($rest)*)
+    };
+    (@cases ($($cases:tt)*) @default () @ids ($($ids:ident)*)
+        default => { $($body:tt)* } $($rest:tt)*) => {
         $crate::__select_parse!(@cases ($($cases)*)
             @default ((($crate::chan::__private::Mode::Try)) { $($body)* }) @ids ($($ids)*) $($rest)*)
     };

@@ -289,3 +289,49 @@ pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
         thread::sleep(Duration::from_millis(1));
     }
 }
+
+/// A helper thread that the test expects to finish (typically one blocked in an untimed
+/// call that something must wake). [`join`](TimedThread::join) fails the test after [`LONG`]
+/// instead of hanging it, and, unlike a timed call, never turns a lost wake-up into a pass.
+pub struct TimedThread<T> {
+    handle: Option<thread::JoinHandle<T>>,
+    done: mpsc::Receiver<()>,
+}
+
+/// Spawns `f` as a [`TimedThread`].
+pub fn spawn_timed<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> TimedThread<T> {
+    let (tx, done) = mpsc::channel();
+    let handle = thread::spawn(move || {
+        // Sent on return and on panic alike (the sender drops during unwinding).
+        let _tx = tx;
+        f()
+    });
+    TimedThread { handle: Some(handle), done }
+}
+
+impl<T> TimedThread<T> {
+    /// True once the thread has returned (or panicked).
+    pub fn is_finished(&self) -> bool {
+        self.handle.as_ref().map_or(true, |h| h.is_finished())
+    }
+
+    /// Waits for the thread, re-raising its panic; panics with `what` if it is still
+    /// running after [`LONG`] (the thread is then left blocked: the test has failed).
+    #[track_caller]
+    pub fn join(mut self, what: &str) -> T {
+        if let Err(mpsc::RecvTimeoutError::Timeout) = self.done.recv_timeout(LONG) {
+            panic!("thread still blocked after {LONG:?}: {what} (lost wake-up?)");
+        }
+        match self.handle.take().expect("joined once").join() {
+            Ok(v) => v,
+            Err(p) => std::panic::resume_unwind(p),
+        }
+    }
+}
+
+/// Gives other threads time to reach their blocking call before the test checks that they
+/// are still blocked. Never used to assert timing: a slow machine only makes such a check
+/// weaker (the thread may not have blocked yet), never wrong.
+pub fn let_others_block() {
+    thread::sleep(Duration::from_millis(if cfg!(miri) { 5 } else { 20 }));
+}
