@@ -148,6 +148,9 @@ fn channel_futures_are_fused_send_and_unpin() {
     unpin::<SendFuture<'static, u8>>();
     unpin::<RecvFuture<'static, u8>>();
     unpin::<SelectFuture<'static, 'static>>();
+    // A select can be awaited inside a spawned task.
+    send::<Select<'static>>();
+    send::<SelectFuture<'static, 'static>>();
 }
 
 #[test]

@@ -140,9 +140,8 @@ async fn select_async_across_tasks() {
                 tx_b.send(i).unwrap();
             }
         });
-        // In the test's own task: a `Select` (and so its future) is not `Send`, so it
-        // cannot move into `tokio::spawn`.
-        let consumer = async {
+        // A spawned task: a `Select` (and so its future) is `Send`.
+        let consumer = tokio::spawn(async move {
             let (mut got_a, mut got_b) = (Vec::new(), Vec::new());
             let mut sel = Select::new();
             let ia = sel.recv(&rx_a);
@@ -163,8 +162,8 @@ async fn select_async_across_tasks() {
                 }
             }
             (got_a, got_b)
-        };
-        let (got_a, got_b) = within("consumer", consumer).await;
+        });
+        let (got_a, got_b) = within("consumer", consumer).await.unwrap();
         within("producer a", pa).await.unwrap();
         pb.join().unwrap();
         assert_eq!(got_a, (0..1_000).collect::<Vec<_>>(), "{flavour:?}");

@@ -377,6 +377,9 @@ fn two_timed_selects_complete_together_or_not_at_all() {
     let rounds = scaled(300, 8);
     for round in 0..rounds {
         let (tx, rx) = chan::bounded::<usize>(0);
+        // Kept open until both sides are done: the sender's thread ending must not close
+        // the channel, which would make the receiver's case ready with `Err`.
+        let _keep_open = tx.clone();
         let barrier = Arc::new(Barrier::new(2));
         let a = {
             let barrier = barrier.clone();

@@ -367,7 +367,7 @@ fn random_below(n: usize) -> usize {
     ((x >> 32).wrapping_mul(n as u64) >> 32) as usize
 }
 
-fn try_all<'a, C: DerefMut<Target = dyn Case + 'a>>(cases: &mut [C], order: &mut [usize]) -> Option<usize> {
+fn try_all<D: Case + ?Sized, C: DerefMut<Target = D>>(cases: &mut [C], order: &mut [usize]) -> Option<usize> {
     // An outcome left from the previous select goes first: completing another case instead
     // would leave it pending and the caller would get a different case than it was promised.
     if let Some(i) = cases.iter().position(|case| case.has_outcome()) {
@@ -378,11 +378,11 @@ fn try_all<'a, C: DerefMut<Target = dyn Case + 'a>>(cases: &mut [C], order: &mut
 }
 
 /// Registers `ctx`'s waiter on every case, stopping at one found ready. True if one was.
-fn register_all<'a, C: DerefMut<Target = dyn Case + 'a>>(cases: &mut [C], ctx: &Ctx<'_>) -> bool {
+fn register_all<D: Case + ?Sized, C: DerefMut<Target = D>>(cases: &mut [C], ctx: &Ctx<'_>) -> bool {
     cases.iter_mut().enumerate().any(|(i, case)| case.register(ctx, i))
 }
 
-fn unregister_all_but<'a, C: DerefMut<Target = dyn Case + 'a>>(
+fn unregister_all_but<D: Case + ?Sized, C: DerefMut<Target = D>>(
     cases: &mut [C],
     ctx: &Ctx<'_>,
     winner: Option<usize>,
@@ -397,7 +397,7 @@ fn unregister_all_but<'a, C: DerefMut<Target = dyn Case + 'a>>(
 /// Runs one select over `cases` (`order` is scratch space of the same length). `Some(i)`:
 /// case `i` completed and is marked chosen; `None`: no case was ready in time.
 #[doc(hidden)]
-pub fn run<'a, C: DerefMut<Target = dyn Case + 'a>>(
+pub fn run<D: Case + ?Sized, C: DerefMut<Target = D>>(
     cases: &mut [C],
     order: &mut [usize],
     mode: Mode,
@@ -409,7 +409,7 @@ pub fn run<'a, C: DerefMut<Target = dyn Case + 'a>>(
 }
 
 #[cfg(not(feature = "std"))]
-fn run_rounds<'a, C: DerefMut<Target = dyn Case + 'a>>(
+fn run_rounds<D: Case + ?Sized, C: DerefMut<Target = D>>(
     cases: &mut [C],
     order: &mut [usize],
     mode: Mode,
@@ -420,7 +420,7 @@ fn run_rounds<'a, C: DerefMut<Target = dyn Case + 'a>>(
 }
 
 #[cfg(feature = "std")]
-fn run_rounds<'a, C: DerefMut<Target = dyn Case + 'a>>(
+fn run_rounds<D: Case + ?Sized, C: DerefMut<Target = D>>(
     cases: &mut [C],
     order: &mut [usize],
     mode: Mode,
@@ -506,7 +506,9 @@ impl std::error::Error for SelectTimeoutError {}
 /// value up front, as Go's does); each returns the case's index. A select completes exactly
 /// one ready case, chosen uniformly at random among the ready ones, and returns a
 /// [`SelectedOperation`] holding its result. A send case that was not chosen keeps its value
-/// for the next select on the same `Select`; dropping the `Select` drops it.
+/// for the next select on the same `Select`; dropping the `Select` drops it. A `Select` is
+/// `Send` (its cases need `T: Send`), so [`select_async`](Select::select_async) can run in a
+/// spawned task.
 ///
 /// ```
 /// use gosync::chan::{self, Select};
@@ -529,7 +531,7 @@ impl std::error::Error for SelectTimeoutError {}
 /// }
 /// ```
 pub struct Select<'a> {
-    cases: Vec<Box<dyn Case + 'a>>,
+    cases: Vec<Box<dyn Case + Send + 'a>>,
     order: Vec<usize>,
 }
 
@@ -555,7 +557,7 @@ impl<'a> Select<'a> {
     /// assert_eq!(op.index(), i);
     /// assert_eq!(op.recv(&rx), Ok(1));
     /// ```
-    pub fn recv<T>(&mut self, rx: &'a Receiver<T>) -> usize {
+    pub fn recv<T: Send>(&mut self, rx: &'a Receiver<T>) -> usize {
         self.push(Box::new(RecvCase::new(rx)))
     }
 
@@ -570,11 +572,11 @@ impl<'a> Select<'a> {
     /// op.send(&tx).unwrap();
     /// assert_eq!(rx.recv(), Ok('v'));
     /// ```
-    pub fn send<T>(&mut self, tx: &'a Sender<T>, value: T) -> usize {
+    pub fn send<T: Send>(&mut self, tx: &'a Sender<T>, value: T) -> usize {
         self.push(Box::new(SendCase::new(tx, value)))
     }
 
-    fn push(&mut self, case: Box<dyn Case + 'a>) -> usize {
+    fn push(&mut self, case: Box<dyn Case + Send + 'a>) -> usize {
         self.cases.push(case);
         self.order.push(0);
         self.cases.len() - 1
