@@ -94,6 +94,9 @@ pub(crate) struct Chan<T> {
     receivers: AtomicUsize,
 }
 
+// The ring's cache-padded counters make its variant large; a channel has one flavour, kept
+// once in its `Arc`, and boxing it would add an indirection to every operation.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Flavor<T> {
     Array(Buffered<Array<T>>),
     List(Buffered<List<T>>),
