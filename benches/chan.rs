@@ -19,8 +19,8 @@
 //! Design, the same for every id of a group: per iteration a fresh channel is made. Thread
 //! groups spawn their sender and receiver threads in a `std::thread::scope`; all of them wait
 //! on a `Barrier` with the main thread, and the clock runs from the main thread leaving the
-//! barrier to the last join. The async group spawns its two tasks on the runtime and the clock
-//! runs from the first spawn to the second join. The receiver stops after exactly the number
+//! barrier to the last join. The async group spawns its two tasks on the runtime from inside
+//! `block_on`, and the clock runs from entering `block_on` to the second join. The receiver stops after exactly the number
 //! of messages sent, so it never waits for a close; it sums what it receives into `black_box`.
 
 mod common;
