@@ -1,5 +1,7 @@
 //! Go's channels: bounded, rendezvous and unbounded MPMC channels with close, and select.
 
+pub(crate) mod list;
+
 /// What a buffer's non-blocking push reports when it cannot take the value: the value comes
 /// back either way.
 #[allow(dead_code)] // the channel types build on it
