@@ -116,5 +116,6 @@ pub struct ReadmeDoctests;
 #[cfg(loom)]
 #[doc(hidden)]
 pub mod __loom {
+    pub use crate::chan::{list::List, PopError, PushError};
     pub use crate::waiter::{Slot, TaskWaiter, Token, WaitList, Waiter, Wakeup, Wakeups, NOTIFIED};
 }
