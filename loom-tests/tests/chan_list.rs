@@ -8,7 +8,10 @@
 //! destruction over to a slower reader of the other slot if need be.
 //!
 //! Values are loom `Arc`s: loom fails a model that leaks one (a value accepted and then
-//! stranded, or never dropped), and a value dropped twice trips its reference count.
+//! stranded, or never dropped), and a value dropped twice trips its reference count. Under
+//! loom each block holds a loom `Arc` too, so a block never freed fails the model, and a
+//! block's free counts as a write to each of its value cells, so a free racing a reader
+//! is reported as a concurrent access.
 
 mod common;
 

@@ -131,6 +131,10 @@ struct Block<T> {
     /// The next block, null until the push that takes this block's last slot links it.
     next: AtomicPtr<Block<T>>,
     slots: [Slot<T>; BLOCK_CAP],
+    /// loom reports a leaked loom `Arc` at the end of a model, so a block leaks one too:
+    /// a block the destruction hand-off never frees fails the model.
+    #[cfg(loom)]
+    _leak_check: crate::primitive::Arc<()>,
 }
 
 struct Slot<T> {
@@ -406,6 +410,8 @@ impl<T> Block<T> {
         tests::LIVE_BLOCKS.with(|live| live.set(live.get() + 1));
         Box::into_raw(Box::new(Block {
             next: AtomicPtr::new(ptr::null_mut()),
+            #[cfg(loom)]
+            _leak_check: crate::primitive::Arc::new(()),
             slots: core::array::from_fn(|_| Slot {
                 value: UnsafeCell::new(MaybeUninit::uninit()),
                 state: AtomicUsize::new(0),
