@@ -816,6 +816,34 @@ mod tests {
         assert_eq!(live_blocks(), blocks_before);
     }
 
+    /// The destruction hand-off, played out on one thread so that it runs the same way every
+    /// time (Miri included): a pop reserves the block's first slot and stalls before reading
+    /// it; the other pops, the last slot's included, finish first. The last reader finds the
+    /// first slot unread and leaves the block to that slow reader, which frees it.
+    #[test]
+    fn a_slow_reader_frees_the_block_after_the_last_reader() {
+        let blocks_before = live_blocks();
+        let list = List::new();
+        for i in 0..=BLOCK_CAP {
+            assert!(list.try_push(i).is_ok());
+        }
+        // What `try_pop` does up to its read: reserve the head slot.
+        let block = list.head.block.load(Ordering::Relaxed);
+        let head = list.head.index.load(Ordering::Relaxed);
+        assert_eq!(offset(head), 0);
+        list.head.index.store(head + ONE, Ordering::Relaxed);
+        for i in 1..BLOCK_CAP {
+            assert_eq!(list.try_pop(), Ok(i));
+        }
+        assert_eq!(live_blocks() - blocks_before, 2, "the first block waits for its slow reader");
+        // SAFETY: slot 0 of the live first block was reserved above, as `try_pop` reserves it.
+        assert_eq!(unsafe { Block::read(block, 0) }, 0);
+        assert_eq!(live_blocks() - blocks_before, 1, "the slow reader freed it");
+        assert_eq!(list.try_pop(), Ok(BLOCK_CAP));
+        drop(list);
+        assert_eq!(live_blocks(), blocks_before);
+    }
+
     /// Two producers, two consumers: every value arrives exactly once, and each consumer
     /// sees each producer's values in the order they were pushed.
     #[test]
