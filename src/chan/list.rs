@@ -21,7 +21,7 @@
 //!
 //! # Wrap-around (32-bit targets)
 //! Indices are `usize` and only ever advance with wrapping arithmetic, so on a 32-bit target
-//! positions wrap after 2^31 slots (a few minutes of a busy channel). That is harmless:
+//! positions wrap after 2^31 slots (a minute or so of a busy channel). That is harmless:
 //! `LAP` is a power of two, so it divides 2^31 and a position's offset in its block (and
 //! "same block or not") stays continuous across the wrap; the buffered count is a wrapping
 //! difference, and fewer than 2^31 values can ever be buffered (each slot takes at least a
@@ -37,7 +37,7 @@
 //! walks the other slots, and at the first one whose reader has not finished (no `READ`
 //! bit) it sets `DESTROY` and stops. That reader, on setting `READ`, sees `DESTROY` and
 //! continues the walk from the next slot. Whoever finds every slot read frees the block.
-//! Pushes never touch a block after writing their value, and a block's last slot is read
+//! Pushes never touch a block after setting their slot's `WRITE`, and a block's last slot is read
 //! only after its pusher linked the next block, so no push outlives the block it wrote to.
 //!
 //! # Close
@@ -56,8 +56,8 @@
 //! every load of the tail index after the receiver's fence see that write or a later one.
 //! `is_empty`, `is_closed`, `len` and `try_pop` all read the tail index directly (never a
 //! cached copy), so they see every such push and close. A stale *head* index can only make
-//! `is_empty` answer "not empty" too early, which costs the receiver a retry, never a
-//! missed value. The loads are `SeqCst` themselves, so the guarantee also holds for callers
+//! `is_empty` answer "not empty" for a value another receiver already took, which costs
+//! the receiver a retry, never a missed value. The loads are `SeqCst` themselves, so the guarantee also holds for callers
 //! that order themselves with `SeqCst` operations rather than fences.
 
 #![cfg_attr(not(any(test, loom)), allow(dead_code))] // the unbounded channel builds on it
@@ -250,9 +250,9 @@ impl<T> List<T> {
                 // caller's fence (module docs).
                 let tail = self.tail.index.load(Ordering::SeqCst);
                 if position(head) == position(tail) {
-                    // A tail at the "installing" position with the head there too cannot
-                    // happen: the head reaches it only through the last slot's pop, which
-                    // needs the tail beyond it. So equal positions mean empty.
+                    // The head is on a slot here (the "installing" position was handled
+                    // above), and every slot before the tail is reserved by a push, so equal
+                    // positions mean nothing is left to take.
                     return Err(if tail & CLOSED != 0 { PopError::Closed } else { PopError::Empty });
                 }
                 if lap(head) != lap(tail) {
