@@ -123,6 +123,6 @@ pub struct ReadmeDoctests;
 #[cfg(loom)]
 #[doc(hidden)]
 pub mod __loom {
-    pub use crate::chan::{array::Array, PopError, PushError};
+    pub use crate::chan::{array::Array, list::List, PopError, PushError};
     pub use crate::waiter::{Slot, TaskWaiter, Token, WaitList, Waiter, Wakeup, Wakeups, NOTIFIED};
 }

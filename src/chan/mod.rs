@@ -40,7 +40,7 @@ pub(crate) mod array;
 mod buffered;
 mod error;
 mod future;
-mod list;
+pub(crate) mod list;
 mod select;
 mod zero;
 
