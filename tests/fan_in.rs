@@ -113,6 +113,7 @@ fn fan_in_stream_wakes_for_every_input() {
 
 #[test]
 fn fan_in_stream_dropped_while_pending_loses_no_value() {
+    let _dog = Watchdog::new("fan_in_stream_dropped_while_pending", WATCHDOG_LIMIT);
     // A rendezvous sender hands its value to the merge's waiting input; the merge is then
     // dropped without being polled again. The value must come back to the channel.
     let (tx, rx) = chan::bounded(0);
@@ -503,11 +504,15 @@ fn ordered_pool_stops_when_the_output_is_dropped_while_the_input_is_idle() {
     // The input stays open with nothing more to give: the pool must not wait on it for ever
     // once it has found the output gone.
     let (tx, rx) = chan::unbounded();
-    for k in 0..10u64 {
+    for k in 0..5u64 {
         tx.send(k).unwrap();
     }
     let (out, pool) = ordered_pool_with_handle(rx, 2, |k: u64| k);
-    assert_eq!(out.recv(), Ok(0));
+    // Wait until the pool has taken every input item and filled the output (2 results):
+    // the numbering thread is then waiting on the idle input.
+    while !(tx.is_empty() && out.len() == 2) {
+        thread::sleep(Duration::from_millis(1));
+    }
     drop(out);
     pool.join().unwrap();
     assert!(tx.send(10).is_err(), "the pool let go of its input");
