@@ -16,6 +16,7 @@
 //! | [`OnceMap`] | `sync.Map` + `sync.Once` per key, `x/sync/singleflight` | cache that computes each key once, concurrent callers wait for it |
 //! | [`limit`] | `golang.org/x/time/rate`, a ticker-fed token channel | rate limiters: lock-free [`limit::Limiter`], [`limit::TokenBucket`], per-key [`limit::KeyedLimiter`] |
 //! | [`time`] | `time.Sleep`, `time.Now` | clocks and sleeps; [`time::ManualClock`] makes timing tests deterministic |
+//! | [`fan_in`] | `fanIn`, `orderedFanIn`, a worker-pool pipeline stage | merge channels in arrival or sequence order; an ordered worker pool |
 //!
 //! Blocking operations `x()` come with `try_x()` (never waits), `x_timeout(Duration)` and
 //! `x_deadline(Instant)` (give up in time), and `x_async()` (a named, cancel-safe future),
@@ -88,6 +89,7 @@ extern crate alloc;
 
 pub mod chan;
 mod cond;
+pub mod fan_in;
 pub mod limit;
 mod mutex;
 mod once_map;
