@@ -27,7 +27,9 @@
 
 use crate::chan::Receiver;
 #[cfg(feature = "std")]
-use crate::chan::{RecvError, Select};
+use crate::chan::__private::{run, Case, Mode, RecvCase};
+#[cfg(feature = "std")]
+use crate::chan::RecvError;
 use alloc::vec::Vec;
 use core::fmt;
 use core::pin::Pin;
@@ -721,15 +723,21 @@ fn recv_any<T>(
         TryAny::NoInput => return None,
         TryAny::Empty => {}
     }
-    let mut sel = Select::new();
+    // One receive case per readable input, run by the select engine directly (as `select!`
+    // does), so that `T` need not be `Send` as a `Select` builder's cases must be.
     let mut input_of_case = Vec::new();
+    let mut cases = Vec::new();
     for (i, rx) in receivers.iter().enumerate().filter(|(i, _)| readable(*i)) {
-        sel.recv(rx);
+        cases.push(RecvCase::new(rx));
         input_of_case.push(i);
     }
-    let op = sel.select();
-    let i = input_of_case[op.index()];
-    let got = op.recv(&receivers[i]);
+    let mut order = alloc::vec![0; cases.len()];
+    let chosen = {
+        let mut erased: Vec<&mut dyn Case> = cases.iter_mut().map(|case| case as &mut dyn Case).collect();
+        run(&mut erased, &mut order, Mode::Block).expect("a blocking select completes a case")
+    };
+    let i = input_of_case[chosen];
+    let got = cases[chosen].take_outcome();
     if got.is_ok() {
         *start = (i + 1) % receivers.len();
     }
