@@ -25,9 +25,9 @@
 //! assert_eq!(merged, [0, 1, 2, 3, 4, 5]);
 //! ```
 
-use crate::chan::Receiver;
 #[cfg(feature = "std")]
 use crate::chan::__private::{run, Case, Mode, RecvCase};
+use crate::chan::Receiver;
 #[cfg(feature = "std")]
 use crate::chan::RecvError;
 use alloc::vec::Vec;

@@ -475,3 +475,46 @@ fn futures_select_loop_with_send_futures_is_exactly_once_on_buffered_channels() 
         assert_eq!(acks, (0..n).step_by(10).collect::<Vec<_>>());
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// A Receiver polled as a Stream, then used directly
+// ---------------------------------------------------------------------------------------
+
+/// The stream's wait is left pending (its task never polls again) and the same `Receiver`
+/// then blocks in `recv` on another thread. A value sent now must reach that `recv`: not be
+/// handed to (rendezvous) or announced to (buffered) the stream's forgotten registration.
+#[test]
+fn a_direct_recv_after_a_pending_stream_poll_gets_the_value() {
+    let _watchdog = Watchdog::start("a_direct_recv_after_a_pending_stream_poll_gets_the_value");
+    for flavour in ALL {
+        let (tx, rx) = make::<u32>(flavour);
+        let mut rx = rx;
+        let waker = CountingWaker::new();
+        let mut cx = std::task::Context::from_waker(waker.waker());
+        let polled = futures::Stream::poll_next(Pin::new(&mut rx), &mut cx);
+        assert!(polled.is_pending(), "{flavour:?}: nothing sent yet");
+        let rx = Arc::new(rx);
+        let receiver = {
+            let rx = rx.clone();
+            spawn_timed(move || rx.recv())
+        };
+        let_others_block();
+        tx.send(5).unwrap();
+        assert_eq!(receiver.join("recv after a pending stream poll"), Ok(5), "{flavour:?}");
+    }
+}
+
+/// The same with `try_recv` on the same thread: a rendezvous value handed to the stream's
+/// wait is received by the next direct receive.
+#[test]
+fn a_value_handed_to_a_pending_stream_wait_is_not_stranded() {
+    let _watchdog = Watchdog::start("a_value_handed_to_a_pending_stream_wait_is_not_stranded");
+    let (tx, mut rx) = chan::bounded::<u32>(0);
+    let waker = CountingWaker::new();
+    let mut cx = std::task::Context::from_waker(waker.waker());
+    assert!(futures::Stream::poll_next(Pin::new(&mut rx), &mut cx).is_pending());
+    offer(&tx, 9); // a receiver (the stream's wait) is waiting: the hand-off succeeds
+    assert!(waker.woken());
+    assert_eq!(rx.try_recv(), Ok(9));
+    assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+}

@@ -26,6 +26,11 @@ impl<T> RecvState<T> {
         flavor!(chan, b => b.poll_recv(&mut self.wait, cx), z => z.poll_recv(&mut self.wait, &mut self.zero, cx))
     }
 
+    /// True while the wait is registered (so a withdrawal has something to do).
+    pub(crate) fn is_registered(&self) -> bool {
+        self.wait.registered().is_some()
+    }
+
     /// Withdraws a pending wait: its wake-up passes on, a value handed to it goes back.
     pub(crate) fn withdraw(&mut self, chan: &Chan<T>) {
         flavor!(chan, b => b.drop_recv(&mut self.wait), z => z.drop_recv(&mut self.wait, &mut self.zero))

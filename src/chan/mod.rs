@@ -54,8 +54,8 @@ pub mod __private {
     pub use super::select::{run, Case, Mode, RecvCase, SendCase};
 }
 
-use crate::primitive::atomic::{AtomicUsize, Ordering};
-use crate::primitive::Arc;
+use crate::primitive::atomic::{AtomicBool, AtomicUsize, Ordering};
+use crate::primitive::{Arc, Lock};
 use array::Array;
 use buffered::Buffered;
 use core::fmt;
@@ -233,8 +233,12 @@ pub struct Sender<T> {
 /// ```
 pub struct Receiver<T> {
     chan: Arc<Chan<T>>,
-    /// The wait of the `Stream` implementation, which has nowhere else to keep it.
-    stream: future::RecvState<T>,
+    /// The wait of the `Stream` implementation, which has nowhere else to keep it. A direct
+    /// receive on this `Receiver` withdraws it first (see `settle_stream`), so it sits
+    /// behind a lock: direct receives take `&self`.
+    stream: Lock<future::RecvState<T>>,
+    /// True while `stream` holds a registration.
+    stream_waiting: AtomicBool,
     stream_done: bool,
 }
 
@@ -395,7 +399,23 @@ impl<T> Sender<T> {
 
 impl<T> Receiver<T> {
     fn from_chan(chan: Arc<Chan<T>>) -> Self {
-        Receiver { chan, stream: future::RecvState::default(), stream_done: false }
+        Receiver {
+            chan,
+            stream: Lock::new(future::RecvState::default()),
+            stream_waiting: AtomicBool::new(false),
+            stream_done: false,
+        }
+    }
+
+    /// Withdraws a wait that polling this `Receiver` as a `Stream` left pending, before it
+    /// receives directly: otherwise a wake-up (buffered) or a value handed over (rendezvous)
+    /// would go to a registration that nobody polls any more. The wait is taken out of its
+    /// lock before it is withdrawn, since withdrawing may wake another receiver.
+    fn settle_stream(&self) {
+        if self.stream_waiting.swap(false, Ordering::Relaxed) {
+            let mut pending = core::mem::take(&mut *self.stream.lock());
+            pending.withdraw(&self.chan);
+        }
     }
 
     /// Receives a value, blocking while the channel is empty. `Err` once the channel is
@@ -422,6 +442,7 @@ impl<T> Receiver<T> {
     /// assert_eq!(rx.try_recv(), Ok(1));
     /// ```
     pub fn try_recv(&self) -> Result<T, TryRecvError> {
+        self.settle_stream();
         self.chan.try_recv()
     }
 
@@ -453,6 +474,7 @@ impl<T> Receiver<T> {
 
     #[cfg(feature = "std")]
     fn recv_deadline_opt(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
+        self.settle_stream();
         flavor!(self.chan, b => b.recv_deadline(deadline), z => z.recv_deadline(deadline))
     }
 
@@ -472,6 +494,7 @@ impl<T> Receiver<T> {
     /// # });
     /// ```
     pub fn recv_async(&self) -> RecvFuture<'_, T> {
+        self.settle_stream();
         RecvFuture::new(self)
     }
 
@@ -583,7 +606,7 @@ impl<T> Drop for Sender<T> {
 
 impl<T> Drop for Receiver<T> {
     fn drop(&mut self) {
-        self.stream.withdraw(&self.chan);
+        self.settle_stream();
         if self.chan.receivers.fetch_sub(1, Ordering::AcqRel) == 1 {
             // Nobody can receive any more: senders must not block forever.
             self.chan.close();
@@ -678,7 +701,12 @@ impl<T> futures_core::Stream for Receiver<T> {
         if this.stream_done {
             return Poll::Ready(None);
         }
-        match this.stream.poll_recv(&this.chan, cx) {
+        // Out of the lock while polling, which may wake a sender.
+        let mut state = core::mem::take(&mut *this.stream.lock());
+        let poll = state.poll_recv(&this.chan, cx);
+        this.stream_waiting.store(state.is_registered(), Ordering::Relaxed);
+        *this.stream.lock() = state;
+        match poll {
             Poll::Ready(Ok(value)) => Poll::Ready(Some(value)),
             Poll::Ready(Err(RecvError)) => {
                 this.stream_done = true;
