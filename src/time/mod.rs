@@ -52,6 +52,8 @@
 
 mod clock;
 pub(crate) mod timer;
+#[cfg(any(feature = "std", loom))]
+mod tsc;
 
 pub use clock::ManualClock;
 #[cfg(any(feature = "std", loom))]
