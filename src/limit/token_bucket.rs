@@ -20,7 +20,7 @@
 
 #[cfg(any(feature = "std", loom))]
 use super::MAX_TIME;
-use super::{clocked_struct, nanos, BucketClosed, Rate};
+use super::{clocked_struct, now_nanos, BucketClosed, Rate};
 use crate::primitive::atomic::{AtomicBool, Ordering};
 use crate::primitive::Lock;
 use crate::time::{Clock, Sleep};
@@ -185,7 +185,7 @@ impl<C: Clock> TokenBucket<C> {
         if capacity == 0 {
             panic!("gosync: zero capacity");
         }
-        let origin = nanos(clock.now());
+        let origin = now_nanos(&clock);
         TokenBucket {
             state: Lock::new(Bucket {
                 tokens: capacity,
@@ -375,7 +375,7 @@ impl<C: Clock> TokenBucket<C> {
     }
 
     fn now(&self) -> u64 {
-        nanos(self.clock.now())
+        now_nanos(&self.clock)
     }
 
     /// The number of ticks of the grid at or before `now`.

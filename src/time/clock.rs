@@ -108,6 +108,14 @@ impl Clock for MonotonicClock {
         }
     }
 
+    #[inline]
+    fn now_nanos(&self) -> u64 {
+        match self.counter.elapsed_nanos() {
+            Some(nanos) => nanos,
+            None => u64::try_from(self.origin.elapsed().as_nanos()).unwrap_or(u64::MAX),
+        }
+    }
+
     fn sleep_until(&self, deadline: Duration) -> Sleep {
         let at = if self.counter.elapsed().is_some() {
             // The time remaining, by this clock, from an `Instant` read after it: the sleep

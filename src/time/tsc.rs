@@ -71,15 +71,21 @@ impl Counter {
     /// Time since [`start`](Self::start), or `None` when the counter is not used.
     #[inline]
     pub(super) fn elapsed(&self) -> Option<Duration> {
+        self.elapsed_nanos().map(Duration::from_nanos)
+    }
+
+    /// [`elapsed`](Self::elapsed) in nanoseconds.
+    #[inline]
+    pub(super) fn elapsed_nanos(&self) -> Option<u64> {
         if self.mult == 0 {
             return None;
         }
         // Saturating: a counter a few ticks behind on another CPU reads as no time passed.
         let ticks = imp::ticks().saturating_sub(self.start);
-        // 128-bit product: no overflow for any 64-bit tick count (the result fits in 64 bits
-        // for centuries at any realistic frequency).
+        // 128-bit product: no overflow for any 64-bit tick count; the result fits in 64 bits
+        // for centuries at any realistic frequency (and saturates beyond).
         let nanos = (ticks as u128 * self.mult as u128) >> SHIFT;
-        Some(Duration::from_nanos(nanos as u64))
+        Some(u64::try_from(nanos).unwrap_or(u64::MAX))
     }
 }
 
@@ -95,6 +101,11 @@ impl Counter {
 
     #[inline]
     pub(super) fn elapsed(&self) -> Option<Duration> {
+        None
+    }
+
+    #[inline]
+    pub(super) fn elapsed_nanos(&self) -> Option<u64> {
         None
     }
 }
