@@ -314,7 +314,7 @@ fn monotonic_clock_is_monotonic_across_threads() {
 #[test]
 fn monotonic_clock_tracks_instant_without_drifting() {
     // The clock may read a scaled CPU counter: it must stay within its documented drift of
-    // `origin + Instant elapsed` (12 ppm). Checked at 100 ppm plus 50 us of slack (the
+    // `origin + Instant elapsed` (10 ppm). Checked at 100 ppm plus 50 us of slack (the
     // readings are bracketed by two Instants, so a preemption only widens the bracket).
     let clock = MonotonicClock::new();
     let rounds = if cfg!(miri) { 3 } else { 40 };

@@ -50,8 +50,11 @@ clocked_struct! {
     /// Waiters are served strictly first come, first served, and [`allow`](Self::allow)
     /// never takes a token ahead of a waiter. [`close`](Self::close) makes every blocked and
     /// later wait return [`BucketClosed`] instead of waiting for ever. No thread serves the
-    /// bucket: the ticks are counted from the clock when it is used, and waiters sleep on the
-    /// clock until the next tick (real time: the crate's one shared timer thread).
+    /// bucket: the ticks are counted from the clock when it is used, and the oldest waiter
+    /// sleeps on the clock until the next tick (real time: the crate's one shared timer
+    /// thread) and serves the line, so a tick wakes the waiter it serves, not every waiter.
+    /// (An async wait must be polled when woken, as any future: the line's ticks are counted
+    /// by whichever waiter is oldest.)
     ///
     /// Handing a token to a waiter synchronizes with that waiter's return.
     ///

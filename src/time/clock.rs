@@ -20,12 +20,12 @@ use crate::primitive::Instant;
 /// the origin. Sleeping on it completes once the clock has reached the deadline.
 ///
 /// # How it reads the time
-/// On x86_64 CPUs with an invariant time-stamp counter (every x86_64 server and desktop CPU
-/// of the last decade; the OS must still trust it) it reads that counter and scales it to
-/// nanoseconds: about 10 ns a reading instead of the 20-25 ns of [`Instant::now`]. The
-/// scale is measured against `Instant` once per process, which makes the first
-/// `MonotonicClock::new` in a process take about 5 ms. Elsewhere (other architectures, no
-/// invariant counter, Miri, loom) it reads [`Instant`].
+/// On x86_64 CPUs with an invariant time-stamp counter (most x86_64 CPUs of the last
+/// decade; the OS must also still list it as a usable clock source) it reads that counter
+/// and scales it to nanoseconds: about 10 ns a reading instead of the 20-25 ns of
+/// [`Instant::now`]. The scale is measured against `Instant` once per process, which makes
+/// the first `MonotonicClock::new` in a process take about 5 ms (rarely up to 50 ms).
+/// Elsewhere (other architectures, no invariant counter, Miri, loom) it reads [`Instant`].
 ///
 /// With the counter, what holds:
 /// * a thread's readings never decrease;
@@ -33,11 +33,11 @@ use crate::primitive::Instant;
 ///   the reading that thread took before writing by a few nanoseconds (the counter read is
 ///   not ordered with memory accesses). gosync's limiters are correct under that: such a
 ///   reading acts as a decision taken a little earlier, which never admits more;
-/// * `origin() + now()` stays within about 12 ppm of [`Instant::now`] (typically 2 ppm:
-///   at most about 43 ms after an hour), plus whatever slewing NTP applies to `Instant`.
+/// * `origin() + now()` stays within about 10 ppm of [`Instant::now`] (typically 1-2 ppm;
+///   10 ppm is 36 ms after an hour), plus whatever slewing NTP applies to `Instant`.
 ///   A sleep is not affected by that: [`sleep_until`](Clock::sleep_until) converts the time
 ///   remaining from now to an `Instant` deadline, so it is off by that fraction of its own
-///   length only (12 ns for a millisecond).
+///   length only (10 ns for a millisecond).
 ///
 /// # Example
 /// ```

@@ -24,20 +24,29 @@
 //!   window) earlier than a reading that thread took before writing. Fencing it away costs as
 //!   much as `Instant::now()` itself. gosync's limiters take any such reading as a slightly
 //!   earlier decision, which never admits more than the rate allows.
-//! * Drift: the scale is measured over `CALIBRATION` (5 ms) with tightly bracketed `Instant`
-//!   readings at both ends (each end known to within about 30 ns), so it is accurate to about
-//!   `60 ns / 5 ms` = 12 ppm, 2 ppm typical (measured): a clock reading drifts from
-//!   `origin + elapsed` of `Instant` by at most about 12 us per second of age (43 ms per
-//!   hour), plus any slewing NTP applies to `Instant` meanwhile. Sleeps do not accumulate it:
+//! * Drift: the scale is measured over `CALIBRATION` (5 ms) between two `Instant` readings,
+//!   each bracketed by two counter reads (the tightest of 16 tries, typically 20-30 ns
+//!   apart). The window is extended (up to `CALIBRATION_MAX`, 50 ms) until the brackets'
+//!   uncertainty is at most 10 ppm of it; 1-2 ppm is typical (measured on the development
+//!   machine). So a clock reading drifts from `origin + elapsed` of `Instant` by at most
+//!   about 10 us per second of age (36 ms per hour), plus any slewing NTP applies to
+//!   `Instant` meanwhile; only a machine so busy that 50 ms of tries were all preempted
+//!   gets a looser scale. Sleeps do not accumulate the drift:
 //!   [`MonotonicClock::sleep_until`](super::MonotonicClock) converts the time *remaining*
 //!   to an `Instant` deadline, so a wait is off by that fraction of its own length only.
-//! * The first [`Counter::start`] in a process spends `CALIBRATION` (5 ms) measuring (once).
+//! * The first [`Counter::start`] in a process spends 5 ms (rarely up to 50) measuring.
+//! * The 32-bit fixed-point scale keeps the rounding error below 1 ppb: integer arithmetic
+//!   only, one 64x64->128-bit multiply and a shift per reading.
 
 use core::time::Duration;
 
-/// How long the one calibration per process measures.
+/// How long the one calibration per process measures, at least.
 #[cfg(all(target_arch = "x86_64", feature = "std", not(miri), not(loom)))]
 const CALIBRATION: Duration = Duration::from_millis(5);
+
+/// ... and at most, when preemptions keep blurring its readings.
+#[cfg(all(target_arch = "x86_64", feature = "std", not(miri), not(loom)))]
+const CALIBRATION_MAX: Duration = Duration::from_millis(50);
 
 /// Fixed-point shift of the scale: nanoseconds = ticks x `mult` >> `SHIFT`. With 32 bits a
 /// 1-5 GHz counter's scale keeps 9 significant digits (rounding error below 1 ppb).
@@ -112,7 +121,7 @@ impl Counter {
 
 #[cfg(all(target_arch = "x86_64", feature = "std", not(miri), not(loom)))]
 mod imp {
-    use super::{CALIBRATION, SHIFT};
+    use super::{CALIBRATION, CALIBRATION_MAX, SHIFT};
     use crate::primitive::OnceLock;
     use std::time::Instant;
 
@@ -157,28 +166,38 @@ mod imp {
     }
 
     /// One `Instant` and the counter at (nearly) the same moment: the reading taken between
-    /// the two closest counter reads of a few tries, paired with their midpoint.
-    fn pair() -> (u64, Instant) {
-        let mut best = (u64::MAX, 0, Instant::now());
+    /// the two closest counter reads of a few tries, paired with their midpoint, and the
+    /// distance between those two reads (the pair's uncertainty, in ticks).
+    fn pair() -> (u64, Instant, u64) {
+        let mut best = (0, Instant::now(), u64::MAX);
         for _ in 0..16 {
             let before = ticks();
             let instant = Instant::now();
             let after = ticks();
             let gap = after.wrapping_sub(before);
-            if gap < best.0 {
-                best = (gap, before + gap / 2, instant);
+            if gap < best.2 {
+                best = (before + gap / 2, instant, gap);
             }
         }
-        (best.1, best.2)
+        best
     }
 
-    /// Measures the scale over `CALIBRATION` (5 ms); 0 if the numbers are implausible.
+    /// Measures the scale over [`CALIBRATION`], longer (up to [`CALIBRATION_MAX`]) if a
+    /// preemption blurred the readings at either end; 0 if the numbers are implausible.
     fn calibrate() -> u64 {
-        let (t0, i0) = pair();
-        while i0.elapsed() < CALIBRATION {
-            core::hint::spin_loop();
-        }
-        let (t1, i1) = pair();
+        let (t0, i0, gap0) = pair();
+        let (t1, i1) = loop {
+            while i0.elapsed() < CALIBRATION {
+                core::hint::spin_loop();
+            }
+            let (t1, i1, gap1) = pair();
+            // Each end is known to within half its gap: 10 ppm of the window, or more time.
+            let uncertain = (gap0 / 2).saturating_add(gap1 / 2);
+            let window = t1.saturating_sub(t0);
+            if uncertain.saturating_mul(100_000) <= window || i0.elapsed() >= CALIBRATION_MAX {
+                break (t1, i1);
+            }
+        };
         let ns = (i1 - i0).as_nanos();
         let ticks = t1.saturating_sub(t0) as u128;
         // A plausible counter runs between 100 MHz and 20 GHz; anything else (a counter that
