@@ -763,3 +763,25 @@ fn token_bucket_dropped_driver_hands_the_ticks_over() {
     assert_eq!(wc.poll(&mut c), Poll::Ready(Ok(())));
     assert_eq!(bucket.__waiting(), 0);
 }
+
+#[test]
+fn token_bucket_timed_wait_gets_the_token_of_its_deadline_tick() {
+    // A timed wait behind the waiter that watches the ticks, with its deadline exactly at the
+    // tick that serves it. If it runs before the watcher does, it must still count that tick
+    // (and take its token) rather than time out.
+    let _watchdog = Watchdog::start("token_bucket_timed_wait_gets_the_token_of_its_deadline_tick");
+    let clock = ManualClock::new();
+    let bucket = Arc::new(TokenBucket::with_clock(Rate::every(ms(10)), 1, clock.clone()));
+    assert!(bucket.allow());
+    let watcher = CountingWaker::new();
+    let mut first = Box::pin(bucket.wait_async());
+    assert!(watcher.poll(&mut first).is_pending());
+    let timed = {
+        let bucket = bucket.clone();
+        thread::spawn(move || bucket.wait_timeout(ms(20))) // served at tick 20: in time
+    };
+    wait_until("the timed wait is in line", || bucket.__waiting() == 2);
+    clock.set(ms(20)); // the watcher is not polled: the timed wait wakes at its deadline
+    assert_eq!(timed.join().unwrap(), Ok(true), "timed out at the tick that had its token");
+    assert_eq!(watcher.poll(&mut first), Poll::Ready(Ok(())));
+}

@@ -529,9 +529,13 @@ impl<C: Clock> Acquire<'_, C> {
                     }
                     if let Some(timeout) = &mut self.timeout {
                         if Pin::new(timeout).poll(cx).is_ready() {
+                            let now = bucket.now();
                             let waiter = self.task.registered().expect("in line");
                             let mut wakeups = Vec::new();
                             let mut state = bucket.state.lock();
+                            // The tick at the deadline may carry our token, and the driver
+                            // may not have run yet: count the ticks before giving up.
+                            state.refill(bucket.tick_at(now), bucket.capacity, &mut wakeups);
                             let served = state.waiters.cancel(waiter);
                             if served.is_none() {
                                 state.waiting -= 1;
