@@ -15,7 +15,7 @@
 //! when waiters must be served strictly in arrival order and be released by `close`.
 //!
 //! # Time
-//! Every limiter reads a [`Clock`](crate::time::Clock): [`MonotonicClock`](crate::time::MonotonicClock)
+//! Every limiter reads a [`Clock`]: [`MonotonicClock`](crate::time::MonotonicClock)
 //! by default, a [`ManualClock`](crate::time::ManualClock) in tests (waits then complete when
 //! the test advances the clock, so timelines are exact and take no real time). All the
 //! arithmetic is in integer nanoseconds: a [`Rate`] is an interval in whole nanoseconds, so
