@@ -785,3 +785,54 @@ fn token_bucket_timed_wait_gets_the_token_of_its_deadline_tick() {
     assert_eq!(timed.join().unwrap(), Ok(true), "timed out at the tick that had its token");
     assert_eq!(watcher.poll(&mut first), Poll::Ready(Ok(())));
 }
+
+thread_local! {
+    /// What a `CallbackWaker` clone runs when it is dropped on this thread.
+    static ON_WAKER_DROP: std::cell::RefCell<Option<Arc<dyn Fn()>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// A waker each of whose clones, when dropped, runs this thread's `ON_WAKER_DROP`: it
+/// calls back into a limiter, which hangs if the drop happens under the limiter's lock.
+fn callback_waker() -> std::task::Waker {
+    use std::task::{RawWaker, RawWakerVTable};
+    fn clone(_: *const ()) -> RawWaker {
+        RawWaker::new(std::ptr::null(), &VTABLE)
+    }
+    fn noop(_: *const ()) {}
+    fn drop(_: *const ()) {
+        if let Some(hook) = ON_WAKER_DROP.with(|hook| hook.borrow().clone()) {
+            hook();
+        }
+    }
+    static VTABLE: RawWakerVTable = RawWakerVTable::new(clone, noop, noop, drop);
+    // SAFETY: the vtable's functions ignore the (null) data pointer.
+    unsafe { std::task::Waker::from_raw(RawWaker::new(std::ptr::null(), &VTABLE)) }
+}
+
+#[test]
+fn token_bucket_drops_wakers_outside_its_lock() {
+    // Wakers are user code: the tick watcher's sleep (and every other waker clone) must be
+    // dropped after the bucket's lock is released, or this callback deadlocks on it.
+    let _watchdog = Watchdog::start("token_bucket_drops_wakers_outside_its_lock");
+    let clock = ManualClock::new();
+    let bucket = Arc::new(TokenBucket::with_clock(Rate::every(ms(10)), 1, clock.clone()));
+    assert!(bucket.allow());
+    let b = bucket.clone();
+    ON_WAKER_DROP.with(|hook| {
+        *hook.borrow_mut() = Some(Arc::new(move || {
+            let _ = b.__waiting();
+        }))
+    });
+    let waker = callback_waker();
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut first = Box::pin(bucket.wait_async()); // the tick watcher
+    let mut second = Box::pin(bucket.wait_async());
+    assert!(first.as_mut().poll(&mut cx).is_pending());
+    assert!(second.as_mut().poll(&mut cx).is_pending());
+    drop(first); // leaves the line unserved: hands over, drops its tick sleep
+    assert!(second.as_mut().poll(&mut cx).is_pending()); // the new watcher
+    clock.advance(ms(10));
+    assert_eq!(second.as_mut().poll(&mut cx), std::task::Poll::Ready(Ok(())));
+    drop(second);
+    ON_WAKER_DROP.with(|hook| *hook.borrow_mut() = None);
+}

@@ -577,8 +577,9 @@ impl<C> Acquire<'_, C> {
             }
         }
         if self.driving {
+            // The tick sleep is left to the caller to drop after unlocking: its waker is
+            // user code.
             self.driving = false;
-            self.tick = None;
             state.hand_over(wakeups);
         }
     }
