@@ -107,6 +107,8 @@ mod imp {
 mod imp {
     pub(crate) use core::sync::atomic;
     pub(crate) use std::sync::Arc;
+    /// One value per process, computed by the first caller (the clock's calibration).
+    pub(crate) use std::sync::OnceLock;
 
     /// A short internal lock.
     pub(crate) struct Lock<T>(parking_lot::Mutex<T>);

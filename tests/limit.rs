@@ -485,11 +485,13 @@ fn token_bucket_dropped_wait_passes_its_token_on() {
     let mut b = Box::pin(bucket.wait_async());
     assert!(wa.poll(&mut a).is_pending());
     assert!(wb.poll(&mut b).is_pending());
-    clock.advance(ms(10)); // both tick sleeps fire
-                           // `b` is polled first and serves the line: the token goes to `a` (first in line).
+    clock.advance(ms(10));
+    // Counting the tick serves the line: the token goes to `a` (first in line), not polled yet.
+    assert!(!bucket.allow());
     assert!(wb.poll(&mut b).is_pending());
+    let before = wb.count();
     drop(a); // `a` leaves holding the token: it passes to `b`
-    assert!(wb.count() >= 2, "b woken by the hand-over");
+    assert!(wb.count() > before, "b woken by the hand-over");
     assert_eq!(wb.poll(&mut b), Poll::Ready(Ok(())));
     // A dropped wait with nobody behind it puts the token back.
     let mut c = Box::pin(bucket.wait_async());
@@ -516,7 +518,7 @@ fn close_wakes_token_bucket_waiters_with_an_error() {
     let waker = CountingWaker::new();
     let mut task = Box::pin(bucket.wait_async());
     assert!(waker.poll(&mut task).is_pending());
-    wait_until("both threads wait", || clock.sleepers() >= 4); // 2 ticks + 1 deadline + task tick
+    wait_until("both threads wait", || bucket.__waiting() == 3);
     assert!(bucket.close());
     assert!(!bucket.close());
     assert_eq!(waker.count(), 1, "the task is woken by close");
@@ -690,4 +692,147 @@ fn token_bucket_ticks_that_pass_before_waiters_look_are_not_lost() {
     clock.advance(ms(20));
     assert_eq!(first.as_mut().poll(&mut cx), Poll::Ready(Ok(())));
     assert_eq!(second.as_mut().poll(&mut cx), Poll::Ready(Ok(())), "the second tick's token was lost");
+}
+
+#[test]
+fn token_bucket_tick_wakes_only_the_waiters_it_serves() {
+    // A long line, one token per tick: each tick must wake the waiter it serves and at most
+    // the next one (which takes over watching the ticks), never the whole line.
+    const N: usize = 8;
+    let clock = ManualClock::new();
+    let bucket = TokenBucket::with_clock(Rate::every(ms(10)), 1, clock.clone());
+    assert!(bucket.allow());
+    let wakers: Vec<CountingWaker> = (0..N).map(|_| CountingWaker::new()).collect();
+    let mut waits: Vec<_> = (0..N).map(|_| Box::pin(bucket.wait_async())).collect();
+    for (wait, waker) in waits.iter_mut().zip(&wakers) {
+        assert!(waker.poll(wait).is_pending());
+    }
+    let mut done = [false; N];
+    for tick in 0..N {
+        let before: Vec<usize> = wakers.iter().map(CountingWaker::count).collect();
+        clock.advance(ms(10));
+        // Run the woken tasks until nothing more is woken, as an executor would.
+        let mut polled = before.clone();
+        loop {
+            let woken: Vec<usize> = (0..N).filter(|&i| !done[i] && wakers[i].count() > polled[i]).collect();
+            if woken.is_empty() {
+                break;
+            }
+            for i in woken {
+                polled[i] = wakers[i].count();
+                if let Poll::Ready(result) = wakers[i].poll(&mut waits[i]) {
+                    assert_eq!(result, Ok(()));
+                    assert_eq!(i, tick, "served out of order");
+                    done[i] = true;
+                }
+            }
+        }
+        assert!(done[tick], "waiter {tick} not served at its tick");
+        for i in tick + 2..N {
+            assert_eq!(wakers[i].count(), before[i], "tick {tick} woke waiter {i}, far back in line");
+        }
+    }
+    let total: usize = wakers.iter().map(CountingWaker::count).sum();
+    assert!(total <= 3 * N, "{total} wake-ups to serve {N} waiters");
+}
+
+#[test]
+fn token_bucket_dropped_driver_hands_the_ticks_over() {
+    // The first waiter in line watches the ticks for everyone. When it leaves before its
+    // tick (a dropped or timed-out wait), the next one must take over, or the line stalls.
+    let clock = ManualClock::new();
+    let bucket = TokenBucket::with_clock(Rate::every(ms(10)), 1, clock.clone());
+    assert!(bucket.allow());
+    let (wa, wb, wc) = (CountingWaker::new(), CountingWaker::new(), CountingWaker::new());
+    let mut a = Box::pin(bucket.wait_async());
+    let mut b = Box::pin(bucket.wait_async());
+    assert!(wa.poll(&mut a).is_pending());
+    assert!(wb.poll(&mut b).is_pending());
+    drop(a);
+    assert!(wb.woken(), "the next in line is told to take over");
+    assert!(wb.poll(&mut b).is_pending());
+    clock.advance(ms(10));
+    assert_eq!(wb.poll(&mut b), Poll::Ready(Ok(())), "served at the first tick");
+    // The same for a wait that times out in line: the waiter behind it takes over.
+    let t = bucket.wait_timeout(ms(5)); // the next tick is at 20: gives up at once
+    assert_eq!(t, Ok(false));
+    let mut c = Box::pin(bucket.wait_async());
+    assert!(wc.poll(&mut c).is_pending());
+    clock.advance(ms(10));
+    assert!(wc.woken(), "the tick wakes the only waiter");
+    assert_eq!(wc.poll(&mut c), Poll::Ready(Ok(())));
+    assert_eq!(bucket.__waiting(), 0);
+}
+
+#[test]
+fn token_bucket_timed_wait_gets_the_token_of_its_deadline_tick() {
+    // A timed wait behind the waiter that watches the ticks, with its deadline exactly at the
+    // tick that serves it. If it runs before the watcher does, it must still count that tick
+    // (and take its token) rather than time out.
+    let _watchdog = Watchdog::start("token_bucket_timed_wait_gets_the_token_of_its_deadline_tick");
+    let clock = ManualClock::new();
+    let bucket = Arc::new(TokenBucket::with_clock(Rate::every(ms(10)), 1, clock.clone()));
+    assert!(bucket.allow());
+    let watcher = CountingWaker::new();
+    let mut first = Box::pin(bucket.wait_async());
+    assert!(watcher.poll(&mut first).is_pending());
+    let timed = {
+        let bucket = bucket.clone();
+        thread::spawn(move || bucket.wait_timeout(ms(20))) // served at tick 20: in time
+    };
+    wait_until("the timed wait is in line", || bucket.__waiting() == 2);
+    clock.set(ms(20)); // the watcher is not polled: the timed wait wakes at its deadline
+    assert_eq!(timed.join().unwrap(), Ok(true), "timed out at the tick that had its token");
+    assert_eq!(watcher.poll(&mut first), Poll::Ready(Ok(())));
+}
+
+thread_local! {
+    /// What a `CallbackWaker` clone runs when it is dropped on this thread.
+    static ON_WAKER_DROP: std::cell::RefCell<Option<Arc<dyn Fn()>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// A waker each of whose clones, when dropped, runs this thread's `ON_WAKER_DROP`: it
+/// calls back into a limiter, which hangs if the drop happens under the limiter's lock.
+fn callback_waker() -> std::task::Waker {
+    use std::task::{RawWaker, RawWakerVTable};
+    fn clone(_: *const ()) -> RawWaker {
+        RawWaker::new(std::ptr::null(), &VTABLE)
+    }
+    fn noop(_: *const ()) {}
+    fn drop(_: *const ()) {
+        if let Some(hook) = ON_WAKER_DROP.with(|hook| hook.borrow().clone()) {
+            hook();
+        }
+    }
+    static VTABLE: RawWakerVTable = RawWakerVTable::new(clone, noop, noop, drop);
+    // SAFETY: the vtable's functions ignore the (null) data pointer.
+    unsafe { std::task::Waker::from_raw(RawWaker::new(std::ptr::null(), &VTABLE)) }
+}
+
+#[test]
+fn token_bucket_drops_wakers_outside_its_lock() {
+    // Wakers are user code: the tick watcher's sleep (and every other waker clone) must be
+    // dropped after the bucket's lock is released, or this callback deadlocks on it.
+    let _watchdog = Watchdog::start("token_bucket_drops_wakers_outside_its_lock");
+    let clock = ManualClock::new();
+    let bucket = Arc::new(TokenBucket::with_clock(Rate::every(ms(10)), 1, clock.clone()));
+    assert!(bucket.allow());
+    let b = bucket.clone();
+    ON_WAKER_DROP.with(|hook| {
+        *hook.borrow_mut() = Some(Arc::new(move || {
+            let _ = b.__waiting();
+        }))
+    });
+    let waker = callback_waker();
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut first = Box::pin(bucket.wait_async()); // the tick watcher
+    let mut second = Box::pin(bucket.wait_async());
+    assert!(first.as_mut().poll(&mut cx).is_pending());
+    assert!(second.as_mut().poll(&mut cx).is_pending());
+    drop(first); // leaves the line unserved: hands over, drops its tick sleep
+    assert!(second.as_mut().poll(&mut cx).is_pending()); // the new watcher
+    clock.advance(ms(10));
+    assert_eq!(second.as_mut().poll(&mut cx), std::task::Poll::Ready(Ok(())));
+    drop(second);
+    ON_WAKER_DROP.with(|hook| *hook.borrow_mut() = None);
 }

@@ -263,14 +263,73 @@ fn monotonic_clock_is_monotonic() {
     let clock = MonotonicClock::new();
     let copy = clock;
     let mut last = Duration::ZERO;
-    for _ in 0..if cfg!(miri) { 100 } else { 100_000 } {
-        let now = clock.now();
+    for i in 0..if cfg!(miri) { 100 } else { 100_000 } {
+        // Both readings, interleaved: they are one clock.
+        let now = if i % 2 == 0 { clock.now() } else { Duration::from_nanos(clock.now_nanos()) };
         assert!(now >= last, "went backwards: {now:?} < {last:?}");
         last = now;
     }
     assert!(copy.now() >= last, "copies share the origin");
     assert_eq!(copy.origin(), clock.origin());
     let _default = MonotonicClock::default();
+}
+
+#[test]
+fn monotonic_clock_is_monotonic_across_threads() {
+    // Each thread's own readings never decrease. Across threads, a reading taken after
+    // seeing another thread's (through an atomic) may trail it only by the few nanoseconds
+    // an unordered counter read can run ahead (see `MonotonicClock`): far less than SLACK.
+    const SLACK: Duration = Duration::from_micros(1);
+    let rounds = if cfg!(miri) { 50 } else { 200_000 };
+    let clock = MonotonicClock::new();
+    let latest = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let threads: Vec<_> = (0..3)
+        .map(|i| {
+            let latest = latest.clone();
+            // A copy made in each thread, and one clock read from the main thread's copy.
+            thread::spawn(move || {
+                let clock = clock;
+                let mut last = Duration::ZERO;
+                let mut worst = Duration::ZERO;
+                for _ in 0..rounds {
+                    let seen = Duration::from_nanos(latest.load(Ordering::Acquire));
+                    let now = clock.now();
+                    assert!(now >= last, "thread {i} went backwards: {now:?} < {last:?}");
+                    worst = worst.max(seen.saturating_sub(now));
+                    last = now;
+                    latest.fetch_max(now.as_nanos() as u64, Ordering::AcqRel);
+                }
+                worst
+            })
+        })
+        .collect();
+    for thread in threads {
+        let worst = thread.join().unwrap();
+        assert!(worst <= SLACK, "a reading trailed one it had seen by {worst:?}");
+    }
+    let end = Duration::from_nanos(latest.load(Ordering::Acquire));
+    assert!(clock.now() >= end, "the main thread's copy is behind the others");
+}
+
+#[test]
+fn monotonic_clock_tracks_instant_without_drifting() {
+    // The clock may read a scaled CPU counter: it must stay within its documented drift of
+    // `origin + Instant elapsed` (10 ppm). Checked at 100 ppm plus 50 us of slack (the
+    // readings are bracketed by two Instants, so a preemption only widens the bracket).
+    let clock = MonotonicClock::new();
+    let rounds = if cfg!(miri) { 3 } else { 40 };
+    let step = if cfg!(miri) { ms(1) } else { ms(5) };
+    for _ in 0..rounds {
+        thread::sleep(step);
+        let before = clock.origin().elapsed();
+        let now = clock.now();
+        let after = clock.origin().elapsed();
+        let bound = after / 10_000 + Duration::from_micros(50);
+        assert!(
+            now + bound >= before && now <= after + bound,
+            "clock {now:?} outside [{before:?}, {after:?}] +- {bound:?}"
+        );
+    }
 }
 
 #[test]

@@ -2,12 +2,13 @@
 //! loom models of the limiters (`src/limit/`) on a `ManualClock`: the Limiter's state word
 //! is updated only by compare-and-swap, so racing admissions can never both spend the last
 //! token, and a cancel racing an admission never returns a token that was spent; the
-//! KeyedLimiter's shard lock makes an insert and a sweep of the same key exclusive.
+//! KeyedLimiter's shard lock makes an insert and a sweep of the same key exclusive; the
+//! TokenBucket's tick watcher hands its role over however it leaves the line.
 
 mod common;
 
 use common::Outcomes;
-use gosync::limit::{KeyedLimiter, Limiter, Rate};
+use gosync::limit::{KeyedLimiter, Limiter, Rate, TokenBucket};
 use gosync::time::ManualClock;
 use loom::sync::Arc;
 use loom::thread;
@@ -140,5 +141,33 @@ fn keyed_stale_reading_races_sweep() {
         let now = limits.allow(&7);
         let a = a.join().unwrap();
         assert!(!(a && now), "burst 1: two admissions in one interval");
+    });
+}
+
+/// Two TokenBucket waiters, one of them timed, while the clock ticks twice: whichever is
+/// first in line watches the ticks and hands that role to the other when it leaves (served,
+/// or timed out). Both waits end (a lost hand-over would hang the untimed one, which loom
+/// reports as a deadlock), and the timed one times out only if its deadline really came
+/// before its turn.
+#[test]
+fn token_bucket_watcher_hands_over_to_the_next_waiter() {
+    loom::model(|| {
+        let clock = ManualClock::new();
+        let bucket = Arc::new(TokenBucket::with_clock(Rate::every(ms(10)), 2, clock.clone()));
+        assert!(bucket.allow() && bucket.allow()); // empty; two ticks refill it
+        let untimed = {
+            let bucket = bucket.clone();
+            thread::spawn(move || bucket.wait())
+        };
+        let timed = {
+            let bucket = bucket.clone();
+            thread::spawn(move || bucket.wait_timeout(ms(10)))
+        };
+        clock.advance(ms(10));
+        clock.advance(ms(10));
+        assert_eq!(untimed.join().unwrap(), Ok(()));
+        let timed = timed.join().unwrap();
+        assert!(timed.is_ok());
+        assert_eq!(bucket.__waiting(), 0);
     });
 }

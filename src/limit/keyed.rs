@@ -1,14 +1,14 @@
 //! [`KeyedLimiter`]: one lazy limiter per key, in a sharded map that forgets idle keys.
 
-use super::{nanos, span, Rate};
+use super::{now_nanos, span, Rate};
 use crate::primitive::Lock;
 use crate::time::{Clock, MonotonicClock};
 use core::fmt;
 use core::hash::{BuildHasher, Hash};
 use core::time::Duration;
 use crossbeam_utils::CachePadded;
+use hashbrown::HashTable;
 use std::collections::hash_map::RandomState;
-use std::collections::HashMap;
 
 /// A shard sweeps out full buckets once it holds this many entries, whatever its history.
 const MIN_SWEEP: usize = 16;
@@ -55,8 +55,10 @@ pub struct KeyedLimiter<K, C = MonotonicClock> {
 }
 
 struct Shard<K> {
-    /// Key -> theoretical arrival time (ns); only keys whose bucket is not known full.
-    map: HashMap<K, u64>,
+    /// (key, theoretical arrival time in ns); only keys whose bucket is not known full.
+    /// Indexed by the limiter's own hash of the key, computed once per call: it picks the
+    /// shard (high bits) and the slot in it (hashbrown's low bits and top 7 bits).
+    map: HashTable<(K, u64)>,
     /// Sweep when `map` reaches this size.
     sweep_len: usize,
     /// Clock time of the last sweep.
@@ -66,20 +68,21 @@ struct Shard<K> {
 impl<K: Hash + Eq> Shard<K> {
     /// Drops the full buckets if the shard doubled or a refill time passed since the last
     /// sweep.
-    fn maybe_sweep(&mut self, now: u64, span: u64) {
+    #[inline]
+    fn maybe_sweep(&mut self, now: u64, span: u64, hasher: &RandomState) {
         if self.map.len() >= self.sweep_len || now >= self.swept_at.saturating_add(span) {
-            self.sweep(now);
+            self.sweep(now, hasher);
         }
     }
 
-    fn sweep(&mut self, now: u64) {
-        self.map.retain(|_, tat| *tat > now);
+    fn sweep(&mut self, now: u64, hasher: &RandomState) {
+        self.map.retain(|(_, tat)| *tat > now);
         let len = self.map.len();
         self.sweep_len = (2 * len).max(MIN_SWEEP);
         // Never backwards: every entry removed so far was full at `swept_at`.
         self.swept_at = self.swept_at.max(now);
         if self.map.capacity() > 4 * len.max(MIN_SWEEP) {
-            self.map.shrink_to(2 * len);
+            self.map.shrink_to(2 * len, |(key, _)| hasher.hash_one(key));
         }
     }
 }
@@ -120,11 +123,15 @@ impl<K: Hash + Eq + Clone, C: Clock> KeyedLimiter<K, C> {
         }
         let span = span(rate.nanos(), burst);
         let shards = shard_count();
-        let swept_at = nanos(clock.now());
+        let swept_at = now_nanos(&clock);
         KeyedLimiter {
             shards: (0..shards)
                 .map(|_| {
-                    CachePadded::new(Lock::new(Shard { map: HashMap::new(), sweep_len: MIN_SWEEP, swept_at }))
+                    CachePadded::new(Lock::new(Shard {
+                        map: HashTable::new(),
+                        sweep_len: MIN_SWEEP,
+                        swept_at,
+                    }))
                 })
                 .collect(),
             hasher: RandomState::new(),
@@ -144,27 +151,24 @@ impl<K: Hash + Eq + Clone, C: Clock> KeyedLimiter<K, C> {
     /// ```
     pub fn allow(&self, key: &K) -> bool {
         let now = self.now();
-        let mut shard = self.shard(key).lock();
+        let hash = self.hasher.hash_one(key);
+        let mut shard = self.shard(hash).lock();
         // A clock reading older than the last sweep must not see a key that sweep removed
         // as absent (full): that key was full at `swept_at`, not necessarily at `now`.
         let now = now.max(shard.swept_at);
-        shard.maybe_sweep(now, self.span);
-        match shard.map.get_mut(key) {
-            Some(tat) => {
-                let new_tat = (*tat).max(now) + self.interval;
-                if new_tat.saturating_sub(self.span) <= now {
-                    *tat = new_tat;
-                    true
-                } else {
-                    false
-                }
-            }
-            None => {
-                // Absent: a full bucket. Taking one token leaves it not full.
-                shard.map.insert(key.clone(), now + self.interval);
+        shard.maybe_sweep(now, self.span, &self.hasher);
+        if let Some((_, tat)) = shard.map.find_mut(hash, |(k, _)| k == key) {
+            let new_tat = (*tat).max(now) + self.interval;
+            return if new_tat.saturating_sub(self.span) <= now {
+                *tat = new_tat;
                 true
-            }
+            } else {
+                false
+            };
         }
+        // Absent: a full bucket. Taking one token leaves it not full.
+        shard.map.insert_unique(hash, (key.clone(), now + self.interval), |(k, _)| self.hasher.hash_one(k));
+        true
     }
 
     /// Reserves one of `key`'s tokens and blocks until it is due, behind the earlier callers
@@ -178,11 +182,16 @@ impl<K: Hash + Eq + Clone, C: Clock> KeyedLimiter<K, C> {
     /// ```
     pub fn wait(&self, key: &K) {
         let now = self.now();
+        let hash = self.hasher.hash_one(key);
         let due = {
-            let mut shard = self.shard(key).lock();
+            let mut shard = self.shard(hash).lock();
             let now = now.max(shard.swept_at); // as in `allow`
-            shard.maybe_sweep(now, self.span);
-            let tat = shard.map.entry(key.clone()).or_insert(now);
+            shard.maybe_sweep(now, self.span, &self.hasher);
+            let (_, tat) = shard
+                .map
+                .entry(hash, |(k, _)| k == key, |(k, _)| self.hasher.hash_one(k))
+                .or_insert_with(|| (key.clone(), now))
+                .into_mut();
             let new_tat = (*tat).max(now) + self.interval;
             *tat = new_tat;
             new_tat.saturating_sub(self.span).max(now)
@@ -214,7 +223,7 @@ impl<K: Hash + Eq + Clone, C: Clock> KeyedLimiter<K, C> {
             .iter()
             .map(|shard| {
                 let mut shard = shard.lock();
-                shard.sweep(now);
+                shard.sweep(now, &self.hasher);
                 shard.map.len()
             })
             .sum()
@@ -238,14 +247,14 @@ impl<K: Hash + Eq + Clone, C: Clock> KeyedLimiter<K, C> {
         self.shards.iter().map(|shard| shard.lock().map.len()).sum()
     }
 
-    fn shard(&self, key: &K) -> &Lock<Shard<K>> {
-        // The high bits: the map inside the shard indexes by the low bits of its own hash.
-        let hash = self.hasher.hash_one(key);
+    #[inline]
+    fn shard(&self, hash: u64) -> &Lock<Shard<K>> {
+        // Bits 40 and up: the shard's table uses the low bits (slot) and the top 7 (tag).
         &self.shards[(hash >> 40) as usize & (self.shards.len() - 1)]
     }
 
     fn now(&self) -> u64 {
-        nanos(self.clock.now())
+        now_nanos(&self.clock)
     }
 }
 

@@ -21,7 +21,7 @@
 //! rate.
 
 use super::word::Word;
-use super::{clocked_struct, nanos, span, ExceedsBurst, Rate};
+use super::{clocked_struct, now_nanos, span, ExceedsBurst, Rate};
 use crate::primitive::atomic::{AtomicU32, Ordering};
 use crate::primitive::Lock;
 use crate::time::{Clock, Sleep};
@@ -114,12 +114,14 @@ struct Snapshot {
 
 impl Snapshot {
     /// `b * T`: the time an empty bucket takes to fill.
+    #[inline]
     fn span(&self) -> u64 {
         self.interval * self.burst as u64
     }
 
     /// Admitting `n <= burst` tokens at `now`: `Ok(new tat)`, or `Err(earliest time)` they
     /// could be admitted.
+    #[inline]
     fn admit(&self, now: u64, n: u32) -> Result<u64, u64> {
         let new_tat = self.tat.max(now) + n as u64 * self.interval;
         let allowed_at = new_tat.saturating_sub(self.span());
@@ -154,6 +156,7 @@ impl Gcra {
         }
     }
 
+    #[inline]
     fn snapshot(&self) -> Snapshot {
         // Acquire pairs with the release CAS of `reconfigure`, which wrote this generation's
         // configuration slot before publishing the generation.
@@ -163,6 +166,7 @@ impl Gcra {
     /// The configuration that goes with `word`. If a reconfiguration overwrites this slot
     /// while we read it, the word has moved on by then (the slot of a generation is only
     /// rewritten two generations later), so the caller's CAS with `word` fails and it retries.
+    #[inline]
     fn read(&self, word: u64) -> Snapshot {
         let config = &self.configs[((word >> GEN_SHIFT) & 1) as usize];
         Snapshot {
@@ -175,6 +179,7 @@ impl Gcra {
 
     /// Replaces the state read in `snap` by `new_tat` (same generation). On failure, the
     /// state as it is now.
+    #[inline]
     fn commit(&self, snap: &Snapshot, new_tat: u64) -> Result<(), Snapshot> {
         debug_assert!(new_tat <= TAT_MASK);
         let new = (snap.word & !TAT_MASK) | new_tat;
@@ -557,8 +562,9 @@ impl<C: Clock> Limiter<C> {
         &self.clock
     }
 
+    #[inline]
     fn now(&self) -> u64 {
-        nanos(self.clock.now())
+        now_nanos(&self.clock)
     }
 
     #[cfg(any(feature = "std", loom))]

@@ -15,7 +15,7 @@
 //! when waiters must be served strictly in arrival order and be released by `close`.
 //!
 //! # Time
-//! Every limiter reads a [`Clock`](crate::time::Clock): [`MonotonicClock`](crate::time::MonotonicClock)
+//! Every limiter reads a [`Clock`]: [`MonotonicClock`](crate::time::MonotonicClock)
 //! by default, a [`ManualClock`](crate::time::ManualClock) in tests (waits then complete when
 //! the test advances the clock, so timelines are exact and take no real time). All the
 //! arithmetic is in integer nanoseconds: a [`Rate`] is an interval in whole nanoseconds, so
@@ -52,7 +52,7 @@ pub use limiter::{Limiter, LimiterWait, Reservation};
 pub use rate::Rate;
 pub use token_bucket::{BucketWait, TokenBucket};
 
-use core::time::Duration;
+use crate::time::Clock;
 
 /// Clock readings and theoretical arrival times stay below this many nanoseconds (about 18
 /// years), so that `time + burst x interval` always fits in the 60 bits a limiter's state
@@ -63,16 +63,23 @@ pub(crate) const MAX_TIME: u64 = 1 << 59;
 /// 9 years).
 pub(crate) const MAX_SPAN: u64 = 1 << 58;
 
-/// A clock reading in nanoseconds.
+/// The clock's reading in nanoseconds.
 ///
 /// # Panics
 /// `gosync: clock beyond the limiter's range` past [`MAX_TIME`].
-pub(crate) fn nanos(now: Duration) -> u64 {
-    let n = now.as_nanos();
-    if n >= MAX_TIME as u128 {
-        panic!("gosync: clock beyond the limiter's range (about 18 years)");
+#[inline]
+pub(crate) fn now_nanos<C: Clock>(clock: &C) -> u64 {
+    let n = clock.now_nanos();
+    if n >= MAX_TIME {
+        out_of_range();
     }
-    n as u64
+    n
+}
+
+#[cold]
+#[inline(never)]
+fn out_of_range() -> ! {
+    panic!("gosync: clock beyond the limiter's range (about 18 years)");
 }
 
 /// `burst x interval`, checked against [`MAX_SPAN`].

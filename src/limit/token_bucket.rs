@@ -2,14 +2,25 @@
 //!
 //! The ticker is computed, not run: the bucket counts the ticks of its grid
 //! (`origin + k * period`) that have passed whenever it is touched, so there is no thread at
-//! all, and waiters sleep on the clock until the next tick. This was chosen over a shared
-//! timer thread topping up every bucket because it costs nothing while nobody waits (a
-//! timer thread would wake at every tick of every bucket) and a caller of `allow` reads the
-//! same grid the timer would have produced.
+//! all. This was chosen over a shared timer thread topping up every bucket because it costs
+//! nothing while nobody waits (a timer thread would wake at every tick of every bucket) and
+//! a caller of `allow` reads the same grid the timer would have produced.
+//!
+//! # Who watches the ticks
+//! While waiters are in line, exactly one of them, the *driver*, sleeps until the next tick,
+//! counts it and hands its token to the head of the line. The others only wait to be served,
+//! so a tick wakes the driver and the waiter it serves, not the whole line (a line of N
+//! waiters would otherwise cost O(N) wake-ups per tick, O(N^2) to drain).
+//!
+//! The driver is the oldest waiter in line. Every other waiter also stands in a second line,
+//! `nudges`, in the same order; when the driver leaves (served, timed out, closed or
+//! dropped) it first counts the ticks that have passed, then *nudges* the oldest waiter of
+//! that line, which becomes the driver. A nudge is a completion on that second line only, so
+//! the nudged waiter keeps its place in the first.
 
 #[cfg(any(feature = "std", loom))]
 use super::MAX_TIME;
-use super::{clocked_struct, nanos, BucketClosed, Rate};
+use super::{clocked_struct, now_nanos, BucketClosed, Rate};
 use crate::primitive::atomic::{AtomicBool, Ordering};
 use crate::primitive::Lock;
 use crate::time::{Clock, Sleep};
@@ -39,8 +50,11 @@ clocked_struct! {
     /// Waiters are served strictly first come, first served, and [`allow`](Self::allow)
     /// never takes a token ahead of a waiter. [`close`](Self::close) makes every blocked and
     /// later wait return [`BucketClosed`] instead of waiting for ever. No thread serves the
-    /// bucket: the ticks are counted from the clock when it is used, and waiters sleep on the
-    /// clock until the next tick (real time: the crate's one shared timer thread).
+    /// bucket: the ticks are counted from the clock when it is used, and the oldest waiter
+    /// sleeps on the clock until the next tick (real time: the crate's one shared timer
+    /// thread) and serves the line, so a tick wakes the waiter it serves, not every waiter.
+    /// (An async wait must be polled when woken, as any future: the line's ticks are counted
+    /// by whichever waiter is oldest.)
     ///
     /// Handing a token to a waiter synchronizes with that waiter's return.
     ///
@@ -81,6 +95,10 @@ struct Bucket {
     /// Live registrations in `waiters` (not yet served, cancelled or closed).
     waiting: usize,
     waiters: WaitList,
+    /// A waiter is the driver (it sleeps until the next tick, or is about to).
+    driver: bool,
+    /// The waiters that are not the driver, in line order: the driver's successors.
+    nudges: WaitList,
 }
 
 impl Bucket {
@@ -104,6 +122,18 @@ impl Bucket {
                 }
             }
             self.tokens = (self.tokens as u64).saturating_add(fresh).min(capacity as u64) as u32;
+        }
+    }
+
+    /// The driver is leaving: the oldest waiter of the nudge line takes over, if anyone still
+    /// waits for a token.
+    fn hand_over(&mut self, wakeups: &mut Vec<Wakeup>) {
+        self.driver = false;
+        if self.waiting > 0 {
+            if let Some(wakeup) = self.nudges.notify_one() {
+                wakeups.push(wakeup);
+                self.driver = true;
+            }
         }
     }
 
@@ -158,9 +188,16 @@ impl<C: Clock> TokenBucket<C> {
         if capacity == 0 {
             panic!("gosync: zero capacity");
         }
-        let origin = nanos(clock.now());
+        let origin = now_nanos(&clock);
         TokenBucket {
-            state: Lock::new(Bucket { tokens: capacity, tick: 0, waiting: 0, waiters: WaitList::new() }),
+            state: Lock::new(Bucket {
+                tokens: capacity,
+                tick: 0,
+                waiting: 0,
+                waiters: WaitList::new(),
+                driver: false,
+                nudges: WaitList::new(),
+            }),
             closed: AtomicBool::new(false),
             period: rate.nanos(),
             capacity,
@@ -320,12 +357,28 @@ impl<C: Clock> TokenBucket<C> {
         self.capacity
     }
 
+    /// Waits in line right now (registered and neither served, timed out nor dropped). Not
+    /// a public API: tests use it to know that a thread is in line.
+    #[doc(hidden)]
+    pub fn __waiting(&self) -> usize {
+        self.state.lock().waiting
+    }
+
     fn acquire(&self, deadline: Option<u64>) -> Acquire<'_, C> {
-        Acquire { bucket: self, task: TaskWaiter::new(), tick: None, deadline, timeout: None, outcome: None }
+        Acquire {
+            bucket: self,
+            task: TaskWaiter::new(),
+            nudge: TaskWaiter::new(),
+            driving: false,
+            tick: None,
+            deadline,
+            timeout: None,
+            outcome: None,
+        }
     }
 
     fn now(&self) -> u64 {
-        nanos(self.clock.now())
+        now_nanos(&self.clock)
     }
 
     /// The number of ticks of the grid at or before `now`.
@@ -357,11 +410,17 @@ enum Outcome {
     TimedOut,
 }
 
-/// One wait for a token: a registration in the bucket's FIFO, a sleep until the next tick
-/// (when the ticks are counted and tokens handed out), and an optional deadline.
+/// One wait for a token: a registration in the bucket's FIFO, and either a sleep until the
+/// next tick (the driver: it counts the ticks and hands out their tokens) or a registration
+/// in the nudge line (to become the driver); and an optional deadline.
 struct Acquire<'a, C> {
     bucket: &'a TokenBucket<C>,
     task: TaskWaiter,
+    /// In the nudge line while in line and not driving.
+    nudge: TaskWaiter,
+    /// This wait is the driver.
+    driving: bool,
+    /// The driver's sleep until the next tick.
     tick: Option<Sleep>,
     /// Clock time (ns) to give up at.
     deadline: Option<u64>,
@@ -379,6 +438,11 @@ impl<C: Clock> Acquire<'_, C> {
 
     /// Completed by the list: served a token, or woken by `close`.
     fn completed(&mut self) -> Poll<Outcome> {
+        let mut wakeups = Vec::new();
+        let mut state = self.bucket.state.lock();
+        self.leave_line(&mut state, &mut wakeups);
+        drop(state);
+        drop(wakeups);
         // Acquire pairs with the Release in `close`.
         let closed = self.bucket.closed.load(Ordering::Acquire);
         self.finish(if closed { Outcome::Closed } else { Outcome::Granted })
@@ -398,6 +462,7 @@ impl<C: Clock> Acquire<'_, C> {
                     let tick = bucket.tick_at(now);
                     // Armed before the lock: arming may allocate and clone the waker.
                     self.task.arm(cx.waker());
+                    self.nudge.arm(cx.waker());
                     let mut wakeups = Vec::new();
                     let mut state = bucket.state.lock();
                     if bucket.closed.load(Ordering::Relaxed) {
@@ -422,18 +487,36 @@ impl<C: Clock> Acquire<'_, C> {
                     state.waiters.register(self.task.waiter());
                     state.waiting += 1;
                     self.task.set_registered();
-                    let next = bucket.tick_time(state.tick + 1);
+                    if state.driver {
+                        state.nudges.register(self.nudge.waiter());
+                        self.nudge.set_registered();
+                    } else {
+                        // First in line: we watch the ticks.
+                        state.driver = true;
+                        self.driving = true;
+                        self.tick = Some(bucket.clock.sleep_until(bucket.tick_time(state.tick + 1)));
+                    }
                     drop(state);
                     drop(wakeups);
-                    self.tick = Some(bucket.clock.sleep_until(next));
                     if let Some(deadline) = self.deadline {
                         self.timeout = Some(bucket.clock.sleep_until(Duration::from_nanos(deadline)));
                     }
                 }
                 Poll::Pending => {
-                    // In line. At each tick, count it and serve the line (maybe us).
-                    let tick = self.tick.get_or_insert_with(|| bucket.clock.sleep_until(Duration::ZERO));
-                    if Pin::new(tick).poll(cx).is_ready() {
+                    // In line. Nudged: we are the driver now, starting with a count at once.
+                    if !self.driving && matches!(self.nudge.poll(cx.waker()), Poll::Ready(Some(_))) {
+                        self.driving = true;
+                        self.tick = None;
+                    }
+                    // The driver counts each tick and serves the line (maybe itself).
+                    let tick = match &mut self.tick {
+                        Some(tick) if self.driving => Some(tick),
+                        None if self.driving => {
+                            Some(self.tick.insert(bucket.clock.sleep_until(Duration::ZERO)))
+                        }
+                        _ => None,
+                    };
+                    if tick.is_some_and(|tick| Pin::new(tick).poll(cx).is_ready()) {
                         let now = bucket.now();
                         let mut wakeups = Vec::new();
                         let mut state = bucket.state.lock();
@@ -446,13 +529,20 @@ impl<C: Clock> Acquire<'_, C> {
                     }
                     if let Some(timeout) = &mut self.timeout {
                         if Pin::new(timeout).poll(cx).is_ready() {
+                            let now = bucket.now();
                             let waiter = self.task.registered().expect("in line");
+                            let mut wakeups = Vec::new();
                             let mut state = bucket.state.lock();
+                            // The tick at the deadline may carry our token, and the driver
+                            // may not have run yet: count the ticks before giving up.
+                            state.refill(bucket.tick_at(now), bucket.capacity, &mut wakeups);
                             let served = state.waiters.cancel(waiter);
                             if served.is_none() {
                                 state.waiting -= 1;
+                                self.leave_line(&mut state, &mut wakeups);
                             }
                             drop(state);
+                            drop(wakeups);
                             return match served {
                                 // Served just in time: the token is ours.
                                 Some(_) => self.completed(),
@@ -471,6 +561,27 @@ impl<C: Clock> Future for Acquire<'_, C> {
     type Output = Outcome;
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome> {
         self.get_mut().poll_acquire(cx)
+    }
+}
+
+impl<C> Acquire<'_, C> {
+    /// Under the lock, as this wait leaves the line (its registration in `waiters` already
+    /// dealt with): withdraws from the nudge line, and if this wait is the driver (or was
+    /// just nudged to become it) hands the role over. The new driver counts the ticks that
+    /// have passed as soon as it runs, so leaving costs nobody a tick.
+    fn leave_line(&mut self, state: &mut Bucket, wakeups: &mut Vec<Wakeup>) {
+        if !self.driving {
+            if let Some(waiter) = self.nudge.registered() {
+                // Some: nudged before it saw the nudge. The role is this wait's to pass on.
+                self.driving = state.nudges.cancel(waiter).is_some();
+            }
+        }
+        if self.driving {
+            // The tick sleep is left to the caller to drop after unlocking: its waker is
+            // user code.
+            self.driving = false;
+            state.hand_over(wakeups);
+        }
     }
 }
 
@@ -494,6 +605,7 @@ impl<C> Drop for Acquire<'_, C> {
                 }
             }
         }
+        self.leave_line(&mut state, &mut wakeups);
         drop(state);
         drop(wakeups);
     }

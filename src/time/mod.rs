@@ -52,6 +52,8 @@
 
 mod clock;
 pub(crate) mod timer;
+#[cfg(any(feature = "std", loom))]
+mod tsc;
 
 pub use clock::ManualClock;
 #[cfg(any(feature = "std", loom))]
@@ -117,6 +119,23 @@ pub trait Clock {
     /// assert_eq!(clock.now(), Duration::from_millis(3));
     /// ```
     fn now(&self) -> Duration;
+
+    /// [`now`](Clock::now) in whole nanoseconds (saturating at `u64::MAX`, about 584 years).
+    /// Limiters read the time through it. The default converts `now()`; a clock that counts
+    /// nanoseconds itself overrides it to skip the round trip through `Duration` (a division
+    /// and a multiplication on every read), as [`MonotonicClock`] does.
+    ///
+    /// ```
+    /// use gosync::time::{Clock, ManualClock};
+    /// use std::time::Duration;
+    /// let clock = ManualClock::new();
+    /// clock.advance(Duration::from_micros(3));
+    /// assert_eq!(clock.now_nanos(), 3_000);
+    /// ```
+    #[inline]
+    fn now_nanos(&self) -> u64 {
+        u64::try_from(self.now().as_nanos()).unwrap_or(u64::MAX)
+    }
 
     /// A [`Sleep`] that completes once [`now`](Clock::now) reaches `deadline` (at once if it
     /// already has).
