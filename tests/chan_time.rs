@@ -296,3 +296,20 @@ fn a_zero_tick_period_panics() {
     let err = catch_unwind(|| chan::tick_on(&clock, Duration::ZERO)).expect_err("tick_on(0) panics");
     assert!(panic_message(&*err).starts_with("gosync:"));
 }
+
+#[test]
+fn a_period_shorter_than_a_timer_round_trip_still_ticks_and_stops() {
+    let _serial = serial();
+    let base = time::__pending_timers();
+    // Every deadline of a 1 ns grid has passed by the time it could be registered: tick must
+    // still return (skipping ticks, which a one-slot buffer drops anyway), not loop forever.
+    // Made on another thread, so that such a loop fails this test instead of hanging it.
+    let (made, rx) = std::sync::mpsc::channel();
+    thread::spawn(move || made.send(chan::tick(Duration::from_nanos(1))).unwrap());
+    let ticks = rx.recv_timeout(LONG).expect("tick(1 ns) returned");
+    for _ in 0..3 {
+        ticks.recv_timeout(LONG).expect("a tick");
+    }
+    drop(ticks);
+    assert_eq!(time::__pending_timers(), base);
+}

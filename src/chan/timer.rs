@@ -52,6 +52,12 @@ use crate::primitive::Instant;
 /// loom has no time: a real-time timer fires at once, as every timed wait in gosync times
 /// out after one scheduling point. Use [`after_on`] with a `ManualClock` to model time.
 ///
+/// # Under Miri
+/// The shared timer thread outlives `main`, which Miri reports as a leak: as for real-time
+/// sleeps (see [`time`](crate::time)), a Miri run that uses `after` or [`tick`] needs
+/// `MIRIFLAGS=-Zmiri-ignore-leaks`. [`after_on`] and [`tick_on`] on a `ManualClock` need
+/// nothing.
+///
 /// ```
 /// use gosync::chan;
 /// use gosync::select;
@@ -293,9 +299,15 @@ impl<S: TimeSource> Timer<S> {
     }
 
     /// Registers `deadline` with the clock. A deadline that has passed already fires here
-    /// and now, and a tick then moves on to the next one, until one is registered.
+    /// and now, and a tick then moves on to a later one, until one is registered.
+    ///
+    /// A period shorter than one turn of this loop would have every next deadline pass
+    /// before it is registered, looping for ever. So each miss skips twice as many more grid
+    /// points as the last (ticks the one-slot buffer would drop anyway): a registration
+    /// succeeds after O(log(turn / period)) turns, and the grid is kept.
     fn schedule(self: &Arc<Self>, mut deadline: S::Time) {
         let waker = Waker::from(self.clone());
+        let mut skip: u128 = 0;
         loop {
             let mut sleep = self.source.sleep_until(deadline);
             {
@@ -318,10 +330,11 @@ impl<S: TimeSource> Timer<S> {
             if !self.source.has_time() {
                 return;
             }
-            match self.next_after(deadline) {
+            match self.next_after(deadline, skip) {
                 Some(next) => deadline = next,
                 None => return,
             }
+            skip = skip.saturating_mul(2).saturating_add(1);
         }
     }
 
@@ -343,7 +356,7 @@ impl<S: TimeSource> Timer<S> {
             self.stop();
             return;
         }
-        if let Some(next) = self.next_after(deadline) {
+        if let Some(next) = self.next_after(deadline, 0) {
             self.schedule(next);
         }
     }
@@ -359,11 +372,12 @@ impl<S: TimeSource> Timer<S> {
 
     /// A tick's next deadline after the one at `deadline` fired: the first point of the grid
     /// (`deadline + k * period`) after now, so ticks missed by a late timer are skipped, not
-    /// fired in a burst. `None` for a one-shot timer, or past the end of time.
-    fn next_after(&self, deadline: S::Time) -> Option<S::Time> {
+    /// fired in a burst; `skip` more grid points are skipped on top. `None` for a one-shot
+    /// timer, or past the end of time.
+    fn next_after(&self, deadline: S::Time, skip: u128) -> Option<S::Time> {
         let period = self.period?;
         let late = S::since(self.source.now(), deadline);
-        let periods = late.as_nanos() / period.as_nanos() + 1;
+        let periods = (late.as_nanos() / period.as_nanos() + 1).checked_add(skip)?;
         let step = period.as_nanos().checked_mul(periods)?;
         const NANOS: u128 = 1_000_000_000;
         let step = Duration::new(u64::try_from(step / NANOS).ok()?, (step % NANOS) as u32);
