@@ -9,6 +9,8 @@
 //! | `close(ch)` | [`Sender::close`]: idempotent, no panic; dropping every `Sender` closes too |
 //! | `for v := range ch` | `for v in &rx` ([`Receiver`] is an iterator and a `Stream`) |
 //! | `select { ... }` | [`select!`](crate::select), or [`Select`] for a dynamic set of cases |
+//! | `time.After(d)`, `time.Tick(d)` | [`after(d)`](after), [`tick(d)`](tick) (and [`after_on`], [`tick_on`] for any [`Clock`](crate::time::Clock)) |
+//! | a nil channel | [`never()`](fn@never) |
 //!
 //! Both ends are `Clone` (many senders, many receivers). After a close, sends fail and give
 //! the value back, and receivers drain what is buffered before they see the close. Dropping
@@ -42,11 +44,15 @@ mod error;
 mod future;
 pub(crate) mod list;
 mod select;
+mod timer;
 mod zero;
 
 pub use error::{RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError};
 pub use future::{RecvFuture, SendFuture};
 pub use select::{Select, SelectFuture, SelectTimeoutError, SelectedOperation, TrySelectError};
+#[cfg(any(feature = "std", loom))]
+pub use timer::{after, tick};
+pub use timer::{after_on, never, tick_on};
 
 #[doc(hidden)]
 pub mod __private {
@@ -92,7 +98,13 @@ pub(crate) struct Chan<T> {
     flavor: Flavor<T>,
     senders: AtomicUsize,
     receivers: AtomicUsize,
+    /// Run once, after the close, when the last `Receiver` is dropped: how a timer channel
+    /// withdraws its timer at once instead of keeping it until it fires.
+    on_receivers_gone: Option<DropHook>,
 }
+
+/// What [`Chan::on_receivers_gone`] runs.
+pub(crate) type DropHook = alloc::boxed::Box<dyn Fn() + Send + Sync>;
 
 // The ring's cache-padded counters make its variant large; a channel has one flavour, kept
 // once in its `Arc`, and boxing it would add an indirection to every operation.
@@ -117,7 +129,16 @@ pub(crate) use flavor;
 
 impl<T> Chan<T> {
     fn new(flavor: Flavor<T>) -> Arc<Self> {
-        Arc::new(Chan { flavor, senders: AtomicUsize::new(1), receivers: AtomicUsize::new(1) })
+        Chan::with_hook(flavor, None)
+    }
+
+    fn with_hook(flavor: Flavor<T>, on_receivers_gone: Option<DropHook>) -> Arc<Self> {
+        Arc::new(Chan {
+            flavor,
+            senders: AtomicUsize::new(1),
+            receivers: AtomicUsize::new(1),
+            on_receivers_gone,
+        })
     }
 
     pub(crate) fn flavor(&self) -> &Flavor<T> {
@@ -202,6 +223,18 @@ pub fn unbounded<T>() -> (Sender<T>, Receiver<T>) {
 
 fn pair<T>(chan: Arc<Chan<T>>) -> (Sender<T>, Receiver<T>) {
     (Sender { chan: chan.clone() }, Receiver::from_chan(chan))
+}
+
+/// A buffered channel of `cap >= 1` that runs `hook` when its last [`Receiver`] is dropped
+/// (the timer channels).
+pub(crate) fn bounded_with_hook<T>(cap: usize, hook: DropHook) -> (Sender<T>, Receiver<T>) {
+    pair(Chan::with_hook(Flavor::Array(Buffered::new(Array::new(cap))), Some(hook)))
+}
+
+/// A rendezvous channel with no `Sender` handle, counted as one live sender forever: nothing
+/// can send on it or close it, so it never delivers and never closes (Go's nil channel).
+pub(crate) fn receiver_only<T>() -> Receiver<T> {
+    Receiver::from_chan(Chan::new(Flavor::Zero(Zero::new())))
 }
 
 /// The sending end of a channel. Clone it for more senders; the channel closes when
@@ -610,6 +643,9 @@ impl<T> Drop for Receiver<T> {
         if self.chan.receivers.fetch_sub(1, Ordering::AcqRel) == 1 {
             // Nobody can receive any more: senders must not block forever.
             self.chan.close();
+            if let Some(hook) = &self.chan.on_receivers_gone {
+                hook();
+            }
         }
     }
 }
