@@ -13,6 +13,7 @@
 //! | [`BoundedQueue`] | a buffered `chan` built from `sync.Cond` | MPMC producer/consumer queue with close |
 //! | [`chan`] | `chan T`, `close`, `len`, `cap`, `for range` | bounded, rendezvous and unbounded MPMC channels; lock-free while nobody waits |
 //! | [`select!`], [`chan::Select`] | `select`, `reflect.Select` | wait on several channel operations, complete exactly one; `default` and timeout cases |
+//! | [`chan::after`], [`chan::tick`], [`chan::never`] | `time.After`, `time.Tick`, a nil channel | timer channels for [`select!`], on one shared timer thread |
 //! | [`OnceMap`] | `sync.Map` + `sync.Once` per key, `x/sync/singleflight` | cache that computes each key once, concurrent callers wait for it |
 //! | [`limit`] | `golang.org/x/time/rate`, a ticker-fed token channel | rate limiters: lock-free [`limit::Limiter`], [`limit::TokenBucket`], per-key [`limit::KeyedLimiter`] |
 //! | [`time`] | `time.Sleep`, `time.Now` | clocks and sleeps; [`time::ManualClock`] makes timing tests deterministic |
