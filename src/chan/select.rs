@@ -887,7 +887,9 @@ impl fmt::Debug for SelectFuture<'_, '_> {
 /// tx.send(1).unwrap();
 ///
 /// select! {
-///     recv(rx) -> msg => assert_eq!(msg, Ok(1)),
+///     recv(rx) -> msg => {
+///         assert_eq!(msg, Ok(1));
+///     },
 ///     recv(done) -> _ => unreachable!("nobody closed done"),
 /// }
 /// select! {
@@ -925,9 +927,15 @@ macro_rules! select {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __select_parse {
+    // The comma after a block body is optional, as after a match arm's block. It is dropped
+    // here, before the next case is parsed: an optional comma in the block rules themselves
+    // would be ambiguous with the `tt`s of the cases that follow it.
+    (@cases ($($cases:tt)*) @default ($($def:tt)*) @ids ($($ids:ident)*) , $($rest:tt)*) => {
+        $crate::__select_parse!(@cases ($($cases)*) @default ($($def)*) @ids ($($ids)*) $($rest)*)
+    };
     // recv(rx) -> pat => { .. }
     (@cases ($($cases:tt)*) @default ($($def:tt)*) @ids ($id:ident $($ids:ident)*)
-        recv($rx:expr) -> $pat:pat => { $($body:tt)* } $(,)? $($rest:tt)*) => {
+        recv($rx:expr) -> $pat:pat => { $($body:tt)* } $($rest:tt)*) => {
         $crate::__select_parse!(@cases ($($cases)* [$id recv ($rx) ($pat) { $($body)* }])
             @default ($($def)*) @ids ($($ids)*) $($rest)*)
     };
@@ -939,7 +947,7 @@ macro_rules! __select_parse {
     };
     // send(tx, value) -> pat => { .. }
     (@cases ($($cases:tt)*) @default ($($def:tt)*) @ids ($id:ident $($ids:ident)*)
-        send($tx:expr, $value:expr) -> $pat:pat => { $($body:tt)* } $(,)? $($rest:tt)*) => {
+        send($tx:expr, $value:expr) -> $pat:pat => { $($body:tt)* } $($rest:tt)*) => {
         $crate::__select_parse!(@cases ($($cases)* [$id send ($tx, $value) ($pat) { $($body)* }])
             @default ($($def)*) @ids ($($ids)*) $($rest)*)
     };
@@ -951,7 +959,7 @@ macro_rules! __select_parse {
     };
     // default(timeout) => ..
     (@cases ($($cases:tt)*) @default () @ids ($($ids:ident)*)
-        default($timeout:expr) => { $($body:tt)* } $(,)? $($rest:tt)*) => {
+        default($timeout:expr) => { $($body:tt)* } $($rest:tt)*) => {
         $crate::__select_parse!(@cases ($($cases)*)
             @default ((($crate::chan::__private::Mode::after($timeout))) { $($body)* }) @ids ($($ids)*) $($rest)*)
     };
@@ -962,7 +970,7 @@ macro_rules! __select_parse {
     };
     // default => ..
     (@cases ($($cases:tt)*) @default () @ids ($($ids:ident)*)
-        default => { $($body:tt)* } $(,)? $($rest:tt)*) => {
+        default => { $($body:tt)* } $($rest:tt)*) => {
         $crate::__select_parse!(@cases ($($cases)*)
             @default ((($crate::chan::__private::Mode::Try)) { $($body)* }) @ids ($($ids)*) $($rest)*)
     };
