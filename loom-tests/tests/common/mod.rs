@@ -78,3 +78,14 @@ pub fn poll_once_with_then_drop<F: Future>(fut: F, waker: &Waker) -> Poll<F::Out
     let mut fut = pin!(fut);
     fut.as_mut().poll(&mut Context::from_waker(waker))
 }
+
+/// Runs `f` as `loom::model` does, but explores at least `min` preemptions: for a small
+/// model whose race needs more context switches than the bound the run was given
+/// (`LOOM_MAX_PREEMPTIONS`). Without a bound (the variable unset) loom explores everything.
+pub fn model_with_preemptions<F: Fn() + Sync + Send + 'static>(min: usize, f: F) {
+    let mut builder = loom::model::Builder::new();
+    if let Some(bound) = builder.preemption_bound {
+        builder.preemption_bound = Some(bound.max(min));
+    }
+    builder.check(f);
+}
