@@ -269,6 +269,118 @@ fn recv_wakes_blocked_sender_task_bounded() {
     recv_wakes_blocked_sender(true);
 }
 
+/// A receiver that gives up (`recv_timeout`) beside one blocked in `recv`, and one send. A
+/// wake-up (or, rendezvous, the value) that reached the timed receiver as it gave up must
+/// not be lost: the timed receiver either returns the value (and sends it on) or times out,
+/// and the blocked receiver gets the value either way. With `timeout` zero the deadline has
+/// passed whenever the timed receiver looks at the clock (the last-try path); with a long
+/// one it has not (the retry path).
+fn timed_receiver_gives_up_beside_blocked_receiver(make: fn() -> Pair, timeout: Duration) {
+    let seen = Outcomes::new();
+    let s = seen.clone();
+    loom::model(move || {
+        let (tx, rx) = make();
+        let timed = {
+            let (tx, rx) = (tx.clone(), rx.clone());
+            thread::spawn(move || match rx.recv_timeout(timeout) {
+                Ok(value) => {
+                    // Got it: send it on, so that the count stays exact.
+                    tx.send(value).unwrap();
+                    true
+                }
+                Err(err) => {
+                    assert_eq!(err, RecvTimeoutError::Timeout);
+                    false
+                }
+            })
+        };
+        let blocked = {
+            let rx = rx.clone();
+            thread::spawn(move || rx.recv())
+        };
+
+        tx.send(v()).unwrap();
+        let timed_got_it = timed.join().unwrap();
+        assert_eq!(blocked.join().unwrap(), Ok(v()));
+        drop(tx);
+        assert_eq!(rx.recv(), Err(RecvError), "nothing left, nothing doubled");
+        s.saw_if(timed_got_it, "timed receiver got it, sent it on", "timed receiver gave up");
+    });
+    seen.assert_all(&["timed receiver got it, sent it on", "timed receiver gave up"]);
+}
+
+#[test]
+fn timed_receiver_gives_up_beside_blocked_receiver_bounded() {
+    timed_receiver_gives_up_beside_blocked_receiver(bounded1, Duration::ZERO);
+    timed_receiver_gives_up_beside_blocked_receiver(bounded1, LONG);
+}
+
+#[test]
+fn timed_receiver_gives_up_beside_blocked_receiver_unbounded() {
+    timed_receiver_gives_up_beside_blocked_receiver(unbounded, Duration::ZERO);
+    timed_receiver_gives_up_beside_blocked_receiver(unbounded, LONG);
+}
+
+#[test]
+fn timed_receiver_gives_up_beside_blocked_receiver_rendezvous() {
+    timed_receiver_gives_up_beside_blocked_receiver(rendezvous, Duration::ZERO);
+    timed_receiver_gives_up_beside_blocked_receiver(rendezvous, LONG);
+}
+
+/// The sending side: a sender that gives up (`send_timeout`) beside one blocked in `send`
+/// on a full channel (bounded(1) holding a value, or rendezvous), and a receiver. Room (or
+/// a receiver) that reached the timed sender as it gave up must not be lost: the receiver
+/// gets the blocked sender's value, and the timed sender's exactly when it reported `Ok`.
+fn timed_sender_gives_up_beside_blocked_sender(make: fn() -> Pair, timeout: Duration) {
+    let seen = Outcomes::new();
+    let s = seen.clone();
+    loom::model(move || {
+        let (tx, rx) = make();
+        let prefilled = tx.try_send(String::from("x")).is_ok();
+        let timed = {
+            let tx = tx.clone();
+            thread::spawn(move || tx.send_timeout(String::from("a"), timeout))
+        };
+        let blocked = {
+            let tx = tx.clone();
+            thread::spawn(move || tx.send(String::from("b")))
+        };
+        drop(tx);
+
+        // Everything sent arrives; the channel ends once both senders are done.
+        let mut got: Vec<String> = rx.iter().collect();
+        let timed_sent = timed.join().unwrap();
+        assert_eq!(blocked.join().unwrap(), Ok(()));
+        match &timed_sent {
+            Ok(()) => {}
+            Err(err) => assert_eq!(err, &SendTimeoutError::Timeout(String::from("a"))),
+        }
+        got.sort();
+        let mut expected = vec!["b"];
+        if prefilled {
+            expected.push("x");
+        }
+        if timed_sent.is_ok() {
+            expected.insert(0, "a");
+        }
+        assert_eq!(got, expected, "received exactly what was sent");
+        s.saw_if(timed_sent.is_ok(), "timed sender sent", "timed sender gave up");
+    });
+    seen.assert_all(&["timed sender sent", "timed sender gave up"]);
+}
+
+#[test]
+fn timed_sender_gives_up_beside_blocked_sender_bounded() {
+    timed_sender_gives_up_beside_blocked_sender(bounded1, Duration::ZERO);
+    timed_sender_gives_up_beside_blocked_sender(bounded1, LONG);
+}
+
+#[test]
+fn timed_sender_gives_up_beside_blocked_sender_rendezvous() {
+    timed_sender_gives_up_beside_blocked_sender(rendezvous, Duration::ZERO);
+    timed_sender_gives_up_beside_blocked_sender(rendezvous, LONG);
+}
+
 // ---------------------------------------------------------------------------------------
 // 3. The rendezvous hand-off racing a timeout.
 // ---------------------------------------------------------------------------------------
