@@ -22,7 +22,8 @@ use gosync::chan::{
 use loom::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use loom::sync::Arc;
 use loom::thread;
-use std::task::Poll;
+use std::future::Future;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 type Pair = (Sender<String>, Receiver<String>);
@@ -454,6 +455,43 @@ fn rendezvous_recv_timeout_races_send() {
         assert_drained(&rx);
     });
     seen.assert_all(&["handed off", "receiver gave up"]);
+}
+
+/// A `send_async` future on a rendezvous channel, polled once (waiting with its value in
+/// the channel) and then given up with `into_value`, racing a `recv_timeout`. The receiver
+/// may take the value at the very moment of the give-up: `into_value` returns it exactly
+/// when it was not received.
+#[test]
+fn rendezvous_send_future_into_value_races_recv() {
+    let seen = Outcomes::new();
+    let s = seen.clone();
+    loom::model(move || {
+        let (tx, rx) = rendezvous();
+        let receiver = thread::spawn(move || {
+            let got = rx.recv_timeout(LONG);
+            (got, rx)
+        });
+
+        let mut fut = tx.send_async(v());
+        let polled = std::pin::Pin::new(&mut fut).poll(&mut Context::from_waker(Waker::noop()));
+        let back = fut.into_value();
+        let (got, rx) = receiver.join().unwrap();
+        match (&got, back) {
+            (Ok(value), None) => assert_eq!(value, "v"),
+            (Err(RecvTimeoutError::Timeout), Some(value)) => {
+                assert!(polled.is_pending(), "a completed send was received");
+                assert_eq!(value, "v");
+            }
+            (got, back) => panic!("received {got:?} and given back {back:?}"),
+        }
+        assert_drained(&rx);
+        s.saw(match (polled.is_ready(), got.is_ok()) {
+            (true, _) => "received before the poll returned",
+            (false, true) => "received while the future waited",
+            (false, false) => "given back",
+        });
+    });
+    seen.assert_all(&["received before the poll returned", "received while the future waited", "given back"]);
 }
 
 // ---------------------------------------------------------------------------------------

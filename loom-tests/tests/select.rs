@@ -146,6 +146,69 @@ fn both_become_ready_async_rendezvous() {
     both_become_ready(rendezvous, select_async_builder);
 }
 
+/// A select blocked on two empty channels, one of which is closed: the close alone must
+/// wake it, with that case's `RecvError` (a closed channel is ready).
+fn close_wakes_a_blocked_select(make: fn() -> Pair) {
+    loom::model(move || {
+        let (tx_a, rx_a) = make();
+        let (_tx_b, rx_b) = make();
+        let closer = thread::spawn(move || assert!(tx_a.close()));
+        assert_eq!(select_macro(&rx_a, &rx_b), (0, Err(RecvError)));
+        closer.join().unwrap();
+    });
+}
+
+#[test]
+fn close_wakes_a_blocked_select_bounded() {
+    close_wakes_a_blocked_select(bounded1);
+}
+
+#[test]
+fn close_wakes_a_blocked_select_unbounded() {
+    close_wakes_a_blocked_select(unbounded);
+}
+
+#[test]
+fn close_wakes_a_blocked_select_rendezvous() {
+    close_wakes_a_blocked_select(rendezvous);
+}
+
+/// A select receiving from two rendezvous channels while one is closed and the other gets a
+/// send. A closed channel is ready, so either case may win: the closed one with
+/// `RecvError`, or the other with its value. The value not taken stays with its sender, and
+/// a plain receive gets it. A select the close did not wake (or that lost the value) never
+/// returns: deadlock.
+#[test]
+fn close_and_send_race_to_wake_a_select() {
+    let seen = Outcomes::new();
+    let s = seen.clone();
+    loom::model(move || {
+        let (tx_a, rx_a) = rendezvous();
+        let (tx_b, rx_b) = rendezvous();
+        let closer = thread::spawn(move || assert!(tx_a.close()));
+        let sender = thread::spawn(move || {
+            let sent = tx_b.send(String::from("b"));
+            (sent, tx_b)
+        });
+
+        let (index, got) = select_macro(&rx_a, &rx_b);
+        match index {
+            0 => {
+                assert_eq!(got, Err(RecvError), "the closed channel");
+                assert_eq!(rx_b.recv().as_deref(), Ok("b"), "the value stayed with its sender");
+            }
+            _ => assert_eq!(got.as_deref(), Ok("b")),
+        }
+        closer.join().unwrap();
+        let (sent, _tx_b) = sender.join().unwrap();
+        assert_eq!(sent, Ok(()));
+        assert_eq!(rx_a.recv(), Err(RecvError));
+        assert_drained(&rx_b);
+        s.saw_if(index == 0, "woken by the close", "woken by the send");
+    });
+    seen.assert_all(&["woken by the close", "woken by the send"]);
+}
+
 // ---------------------------------------------------------------------------------------
 // 5. Selects meeting on rendezvous channels.
 // ---------------------------------------------------------------------------------------
