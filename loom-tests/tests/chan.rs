@@ -10,6 +10,10 @@
 //! operation it waits for. The timeouts here are long (an hour): they only ever expire that
 //! way, never because real time passed.
 //!
+//! Sender threads hand their `Sender` back through `join` instead of dropping it: dropping
+//! the last one closes the channel, and the close would wake a receiver whose wake-up was
+//! lost, hiding the very bug a model looks for.
+//!
 //! Models that hold for all three flavours run on each: `bounded(1)`, `unbounded()` and the
 //! rendezvous `bounded(0)`.
 
@@ -195,13 +199,14 @@ fn send_wakes_blocked_receiver(make: fn() -> Pair, task: bool) {
             thread::spawn(move || {
                 tx.send(v()).unwrap();
                 sent.store(true, SeqCst);
+                tx
             })
         };
 
         let sent_first = sent.load(SeqCst);
         let got = if task { loom::future::block_on(rx.recv_async()) } else { rx.recv() };
         assert_eq!(got, Ok(v()));
-        sender.join().unwrap();
+        drop(sender.join().unwrap());
         assert_eq!(rx.recv(), Err(RecvError), "the sender is gone and nothing is left");
         s.saw_if(sent_first, "sent before the receive began", "receive began first");
     });
@@ -247,13 +252,14 @@ fn recv_wakes_blocked_sender(task: bool) {
                     tx.send(v()).unwrap();
                 }
                 sent.store(true, SeqCst);
+                tx
             })
         };
 
         assert_eq!(rx.recv().as_deref(), Ok("first"));
         let sent_at_once = sent.load(SeqCst);
         assert_eq!(rx.recv(), Ok(v()));
-        sender.join().unwrap();
+        drop(sender.join().unwrap());
         assert_eq!(rx.recv(), Err(RecvError));
         s.saw_if(sent_at_once, "send done before the second receive", "second receive began first");
     });
@@ -346,16 +352,21 @@ fn timed_sender_gives_up_beside_blocked_sender(make: fn() -> Pair, timeout: Dura
             let tx = tx.clone();
             thread::spawn(move || tx.send(String::from("b")))
         };
-        drop(tx);
 
-        // Everything sent arrives; the channel ends once both senders are done.
-        let mut got: Vec<String> = rx.iter().collect();
+        // What is surely sent: the prefilled value and the blocked sender's. Then the timed
+        // sender's, if it reports it sent.
+        let mut got: Vec<String> = (0..usize::from(prefilled) + 1).map(|_| rx.recv().unwrap()).collect();
         let timed_sent = timed.join().unwrap();
+        if timed_sent.is_ok() {
+            got.push(rx.recv().unwrap());
+        }
         assert_eq!(blocked.join().unwrap(), Ok(()));
         match &timed_sent {
             Ok(()) => {}
             Err(err) => assert_eq!(err, &SendTimeoutError::Timeout(String::from("a"))),
         }
+        drop(tx);
+        assert_eq!(rx.recv(), Err(RecvError), "nothing more was sent");
         got.sort();
         let mut expected = vec!["b"];
         if prefilled {
@@ -380,6 +391,50 @@ fn timed_sender_gives_up_beside_blocked_sender_bounded() {
 fn timed_sender_gives_up_beside_blocked_sender_rendezvous() {
     timed_sender_gives_up_beside_blocked_sender(rendezvous, Duration::ZERO);
     timed_sender_gives_up_beside_blocked_sender(rendezvous, LONG);
+}
+
+/// Two senders and two receivers on one channel, every one of them possibly blocked (a
+/// bounded(1) channel is full after one send, empty after one receive). A notification is
+/// only a hint, consumed by whoever it woke, so this checks that no value is left with a
+/// receiver asleep: each receiver gets one value, each value arrives once.
+fn two_senders_two_receivers(make: fn() -> Pair) {
+    loom::model(move || {
+        let (tx, rx) = make();
+        let senders: Vec<_> = ["a", "b"]
+            .into_iter()
+            .map(|value| {
+                let tx = tx.clone();
+                thread::spawn(move || tx.send(String::from(value)).unwrap())
+            })
+            .collect();
+        let receiver = {
+            let rx = rx.clone();
+            thread::spawn(move || rx.recv().unwrap())
+        };
+
+        let mut got = vec![rx.recv().unwrap(), receiver.join().unwrap()];
+        got.sort();
+        assert_eq!(got, ["a", "b"]);
+        senders.into_iter().for_each(|h| h.join().unwrap());
+        // Only now may the channel close (see the module docs).
+        drop(tx);
+        assert_eq!(rx.recv(), Err(RecvError));
+    });
+}
+
+#[test]
+fn two_senders_two_receivers_bounded() {
+    two_senders_two_receivers(bounded1);
+}
+
+#[test]
+fn two_senders_two_receivers_unbounded() {
+    two_senders_two_receivers(unbounded);
+}
+
+#[test]
+fn two_senders_two_receivers_rendezvous() {
+    two_senders_two_receivers(rendezvous);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -507,7 +562,7 @@ fn recv_future_dropped_racing_send(make: fn() -> Pair) {
     let s = seen.clone();
     loom::model(move || {
         let (tx, rx) = make();
-        let sender = thread::spawn(move || tx.send(v()));
+        let sender = thread::spawn(move || (tx.send(v()), tx));
 
         let (count, waker) = counting_waker();
         let polled = poll_once_with_then_drop(rx.recv_async(), &waker);
@@ -519,7 +574,9 @@ fn recv_future_dropped_racing_send(make: fn() -> Pair) {
             Poll::Pending => rx.recv(),
         };
         assert_eq!(got, Ok(v()), "received exactly once");
-        assert_eq!(sender.join().unwrap(), Ok(()));
+        let (sent, tx) = sender.join().unwrap();
+        assert_eq!(sent, Ok(()));
+        drop(tx);
         assert_eq!(rx.recv(), Err(RecvError), "nothing left, nothing doubled");
 
         let woken = count.wakes() > 0;

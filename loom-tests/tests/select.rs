@@ -355,7 +355,8 @@ fn select_async_recv_dropped_racing_send() {
     let s = seen.clone();
     loom::model(move || {
         let (tx, rx) = rendezvous();
-        let sender = thread::spawn(move || tx.send(String::from("v")));
+        // The sender keeps its handle: a close would wake a receiver that lost its wake-up.
+        let sender = thread::spawn(move || (tx.send(String::from("v")), tx));
 
         let (count, waker) = counting_waker();
         let mut sel = Select::new();
@@ -368,7 +369,9 @@ fn select_async_recv_dropped_racing_send() {
         let given_back = rx.len() == 1;
         let got = got.unwrap_or_else(|| rx.recv());
         assert_eq!(got.as_deref(), Ok("v"), "received exactly once");
-        assert_eq!(sender.join().unwrap(), Ok(()));
+        let (sent, tx) = sender.join().unwrap();
+        assert_eq!(sent, Ok(()));
+        drop(tx);
         assert_eq!(rx.recv(), Err(RecvError), "nothing left, nothing doubled");
         s.saw(match (taken_by_poll, count.wakes() > 0, given_back) {
             (true, _, _) => "taken by the poll",
