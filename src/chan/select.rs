@@ -437,13 +437,13 @@ fn run_rounds<D: Case + ?Sized, C: DerefMut<Target = D>>(
         let waiter = Waiter::current_thread();
         let ctx = Ctx(&waiter);
         let ready = register_all(cases, &ctx);
-        let completed = if ready {
-            waiter.try_claim(NOTIFIED).err()
+        let (completed, timed_out) = if ready {
+            (waiter.try_claim(NOTIFIED).err(), false)
         } else {
             match waiter.wait_deadline(deadline) {
-                Some(token) => Some(token),
+                Some(token) => (Some(token), false),
                 // Timed out: withdraw, unless a channel completed us at that very moment.
-                None => waiter.try_claim(NOTIFIED).err(),
+                None => (waiter.try_claim(NOTIFIED).err(), true),
             }
         };
         let winner = completed.map(Token::index);
@@ -453,7 +453,10 @@ fn run_rounds<D: Case + ?Sized, C: DerefMut<Target = D>>(
                 return Some(k);
             }
         }
-        if deadline.is_some_and(|d| Instant::now() >= d) {
+        // The wait's own verdict counts as well as the clock: under loom, where time does
+        // not pass, a timed wait times out after one scheduling point, as every other timed
+        // wait of the crate does there.
+        if timed_out || deadline.is_some_and(|d| Instant::now() >= d) {
             // A last look, so that a case that became ready at the deadline is not missed.
             return try_all(cases, order);
         }
@@ -912,7 +915,9 @@ impl fmt::Debug for SelectFuture<'_, '_> {
 /// tx.send(1).unwrap();
 ///
 /// select! {
-///     recv(rx) -> msg => assert_eq!(msg, Ok(1)),
+///     recv(rx) -> msg => {
+///         assert_eq!(msg, Ok(1));
+///     },
 ///     recv(done) -> _ => unreachable!("nobody closed done"),
 /// }
 /// select! {
@@ -950,12 +955,13 @@ macro_rules! select {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __select_parse {
-    // recv(rx) -> pat => { .. }
-    (@cases ($($cases:tt)*) @default ($($def:tt)*) @ids ($id:ident $($ids:ident)*)
-        recv($rx:expr) -> $pat:pat => { $($body:tt)* } , $($rest:tt)*) => {
-        $crate::__select_parse!(@cases ($($cases)* [$id recv ($rx) ($pat) { $($body)* }])
-            @default ($($def)*) @ids ($($ids)*) $($rest)*)
+    // The comma after a block body is optional, as after a match arm's block. It is dropped
+    // here, before the next case is parsed: an optional comma in the block rules themselves
+    // would be ambiguous with the `tt`s of the cases that follow it.
+    (@cases ($($cases:tt)*) @default ($($def:tt)*) @ids ($($ids:ident)*) , $($rest:tt)*) => {
+        $crate::__select_parse!(@cases ($($cases)*) @default ($($def)*) @ids ($($ids)*) $($rest)*)
     };
+    // recv(rx) -> pat => { .. }
     (@cases ($($cases:tt)*) @default ($($def:tt)*) @ids ($id:ident $($ids:ident)*)
         recv($rx:expr) -> $pat:pat => { $($body:tt)* } $($rest:tt)*) => {
         $crate::__select_parse!(@cases ($($cases)* [$id recv ($rx) ($pat) { $($body)* }])
@@ -969,11 +975,6 @@ macro_rules! __select_parse {
     };
     // send(tx, value) -> pat => { .. }
     (@cases ($($cases:tt)*) @default ($($def:tt)*) @ids ($id:ident $($ids:ident)*)
-        send($tx:expr, $value:expr) -> $pat:pat => { $($body:tt)* } , $($rest:tt)*) => {
-        $crate::__select_parse!(@cases ($($cases)* [$id send ($tx, $value) ($pat) { $($body)* }])
-            @default ($($def)*) @ids ($($ids)*) $($rest)*)
-    };
-    (@cases ($($cases:tt)*) @default ($($def:tt)*) @ids ($id:ident $($ids:ident)*)
         send($tx:expr, $value:expr) -> $pat:pat => { $($body:tt)* } $($rest:tt)*) => {
         $crate::__select_parse!(@cases ($($cases)* [$id send ($tx, $value) ($pat) { $($body)* }])
             @default ($($def)*) @ids ($($ids)*) $($rest)*)
@@ -986,11 +987,6 @@ macro_rules! __select_parse {
     };
     // default(timeout) => ..
     (@cases ($($cases:tt)*) @default () @ids ($($ids:ident)*)
-        default($timeout:expr) => { $($body:tt)* } , $($rest:tt)*) => {
-        $crate::__select_parse!(@cases ($($cases)*)
-            @default ((($crate::chan::__private::Mode::after($timeout))) { $($body)* }) @ids ($($ids)*) $($rest)*)
-    };
-    (@cases ($($cases:tt)*) @default () @ids ($($ids:ident)*)
         default($timeout:expr) => { $($body:tt)* } $($rest:tt)*) => {
         $crate::__select_parse!(@cases ($($cases)*)
             @default ((($crate::chan::__private::Mode::after($timeout))) { $($body)* }) @ids ($($ids)*) $($rest)*)
@@ -1001,11 +997,6 @@ macro_rules! __select_parse {
             @default ((($crate::chan::__private::Mode::after($timeout))) { $body }) @ids ($($ids)*) $($($rest)*)?)
     };
     // default => ..
-    (@cases ($($cases:tt)*) @default () @ids ($($ids:ident)*)
-        default => { $($body:tt)* } , $($rest:tt)*) => {
-        $crate::__select_parse!(@cases ($($cases)*)
-            @default ((($crate::chan::__private::Mode::Try)) { $($body)* }) @ids ($($ids)*) $($rest)*)
-    };
     (@cases ($($cases:tt)*) @default () @ids ($($ids:ident)*)
         default => { $($body:tt)* } $($rest:tt)*) => {
         $crate::__select_parse!(@cases ($($cases)*)

@@ -44,3 +44,48 @@ pub fn poll_once_then_drop<F: Future>(fut: F) -> Poll<F::Output> {
     let mut fut = pin!(fut);
     fut.as_mut().poll(&mut Context::from_waker(Waker::noop()))
 }
+
+/// A waker that only counts its wake-ups (a task nobody drives): how a model sees whether a
+/// future it dropped had been chosen for a wake-up.
+pub struct CountingWaker {
+    wakes: loom::sync::atomic::AtomicUsize,
+}
+
+impl CountingWaker {
+    /// The wake-ups delivered so far.
+    pub fn wakes(&self) -> usize {
+        self.wakes.load(loom::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl std::task::Wake for CountingWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.wakes.fetch_add(1, loom::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// A fresh counting waker (inside a model: its counter is a loom atomic) and its counter.
+pub fn counting_waker() -> (Arc<CountingWaker>, Waker) {
+    let counter = Arc::new(CountingWaker { wakes: loom::sync::atomic::AtomicUsize::new(0) });
+    (counter.clone(), Waker::from(counter))
+}
+
+/// As [`poll_once_then_drop`], polling with `waker`.
+pub fn poll_once_with_then_drop<F: Future>(fut: F, waker: &Waker) -> Poll<F::Output> {
+    let mut fut = pin!(fut);
+    fut.as_mut().poll(&mut Context::from_waker(waker))
+}
+
+/// Runs `f` as `loom::model` does, but explores at least `min` preemptions: for a small
+/// model whose race needs more context switches than the bound the run was given
+/// (`LOOM_MAX_PREEMPTIONS`). Without a bound (the variable unset) loom explores everything.
+pub fn model_with_preemptions<F: Fn() + Sync + Send + 'static>(min: usize, f: F) {
+    let mut builder = loom::model::Builder::new();
+    if let Some(bound) = builder.preemption_bound {
+        builder.preemption_bound = Some(bound.max(min));
+    }
+    builder.check(f);
+}
