@@ -607,3 +607,34 @@ fn block_bodies_take_a_trailing_comma() {
     };
     assert_eq!(r, 3);
 }
+
+/// CPU time (user + system) the calling thread has used, in clock ticks (1/100 s).
+#[cfg(all(target_os = "linux", not(miri)))]
+fn thread_cpu_ticks() -> u64 {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split_whitespace().collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+/// A send case whose value an earlier select sent is spent. On a buffered channel with room
+/// it must not count as ready, or every later select on the same `Select` spins instead of
+/// parking until its timeout (found in review: a 500 ms select burnt half a second of CPU).
+#[cfg(all(target_os = "linux", not(miri)))]
+#[test]
+fn a_spent_send_case_lets_the_select_park() {
+    let _watchdog = Watchdog::start("a_spent_send_case_lets_the_select_park");
+    let (_tx_a, rx_a) = chan::unbounded::<u32>();
+    let (tx_b, rx_b) = chan::bounded::<u32>(2);
+    let mut sel = Select::new();
+    sel.recv(&rx_a);
+    let send_b = sel.send(&tx_b, 10);
+    let op = sel.select();
+    assert_eq!(op.index(), send_b);
+    op.send(&tx_b).unwrap();
+    assert_eq!(rx_b.try_recv(), Ok(10));
+    let cpu_before = thread_cpu_ticks();
+    assert!(sel.select_timeout(Duration::from_millis(300)).is_err(), "nothing is ready");
+    let cpu = thread_cpu_ticks() - cpu_before;
+    // Parked, it uses almost none; spinning, it uses about 30 ticks.
+    assert!(cpu < 10, "a 300 ms select used {cpu} ticks of CPU: it spun instead of parking");
+}

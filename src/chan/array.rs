@@ -35,6 +35,14 @@
 //! another thread to finish those few instructions: on a single core, do not call into the
 //! ring from an interrupt handler that may have interrupted an operation on the same ring.
 //!
+//! A caller that can park instead (the channel's blocking and async paths) uses
+//! `try_pop_nowait` / `try_push_nowait`, which spin only briefly and then report `Empty` /
+//! `Full` (the other operation has not returned yet, so that is a valid answer), together
+//! with `can_pop` / `can_push`, which say "not ready" in that state. The half-finished
+//! operation's own channel-level notification, sent after it completes, wakes the parked
+//! caller. So no thread ever waits on another one's progress by spinning for long (which
+//! would also be a livelock for a model checker that need not schedule that other thread).
+//!
 //! # Orderings, and what `is_empty` / `is_full` / `is_closed` promise
 //!
 //! Values travel through the stamps: the Release store of a stamp after writing (or reading)
@@ -50,8 +58,10 @@
 //! `X`, fence `Y` is sequenced before a read of `M`, and `X` precedes `Y` in the single SeqCst
 //! order, then the read sees that write or a later one. So whichever of the two fences comes
 //! first, either the pusher sees the registered receiver or the receiver sees the moved
-//! `tail`: no wake-up is lost. (A moved `tail` whose value is not written yet reads as "not
-//! empty"; the receiver's `try_pop` then waits the few instructions for it.) The loads are
+//! `tail`: no wake-up is lost. The channel's re-check is `can_pop` (`can_push`), which reads
+//! the head (tail) slot's stamp too; the stamp's store also precedes the pusher's (popper's)
+//! fence, so the same rule applies to it: a receiver that finds the head slot claimed but
+//! not written parks, and the push, whose fence comes after that write, sees it. The loads are
 //! SeqCst as well, so the predicates are also ordered with every push, pop and close when no
 //! fence is used.
 //!
@@ -154,6 +164,18 @@ impl<T> Array<T> {
     /// Pushes `value` at the tail, or gives it back: `Full` when all `cap` slots hold values,
     /// `Closed` once [`close`](Self::close) has run (even when also full).
     pub fn try_push(&self, value: T) -> Result<(), PushError<T>> {
+        self.push(value, true)
+    }
+
+    /// [`try_push`](Self::try_push) that does not wait for another thread's half-finished
+    /// pop of the slot it needs (after a brief spin; none under loom): it reports `Full`
+    /// instead, as the ring is still full until that pop returns. For callers that can park
+    /// until a pop notifies them; see [`can_push`](Self::can_push).
+    pub fn try_push_nowait(&self, value: T) -> Result<(), PushError<T>> {
+        self.push(value, false)
+    }
+
+    fn push(&self, value: T, wait: bool) -> Result<(), PushError<T>> {
         let mut backoff = Backoff::new();
         // Relaxed: a stale word only fails the compare-exchange below, which reloads it.
         let mut tail = self.tail.load(Ordering::Relaxed);
@@ -194,12 +216,23 @@ impl<T> Array<T> {
                 if head.wrapping_add(self.one_lap) == tail {
                     return Err(PushError::Full(value));
                 }
-                // A pop claimed the slot: wait for it to finish reading.
+                // A pop claimed the slot: wait for it to finish reading (or, not waiting,
+                // report the ring full: it is, until that pop returns).
+                if !wait && backoff.is_completed() {
+                    return Err(PushError::Full(value));
+                }
+                backoff.spin();
+                tail = self.tail.load(Ordering::Relaxed);
+            } else if stamp.wrapping_add(self.one_lap) == tail {
+                // The push of this slot one lap ago has claimed it but not written yet: the
+                // ring is full, and stays full until that value is written and popped.
+                if !wait && backoff.is_completed() {
+                    return Err(PushError::Full(value));
+                }
                 backoff.spin();
                 tail = self.tail.load(Ordering::Relaxed);
             } else {
-                // `tail` is stale (others pushed meanwhile), or the push of this slot one lap
-                // ago has claimed but not written yet.
+                // `tail` is stale: others pushed meanwhile.
                 backoff.spin();
                 tail = self.tail.load(Ordering::Relaxed);
             }
@@ -209,6 +242,18 @@ impl<T> Array<T> {
     /// Pops the value at the head. `Empty` while nothing is buffered and the ring is open;
     /// `Closed` once it is closed and every value pushed before the close has been popped.
     pub fn try_pop(&self) -> Result<T, PopError> {
+        self.pop(true)
+    }
+
+    /// [`try_pop`](Self::try_pop) that does not wait for another thread's half-finished push
+    /// of the head slot (after a brief spin; none under loom): it reports `Empty` instead
+    /// (never `Closed` while that push is pending). For callers that can park until the
+    /// push notifies them; see [`can_pop`](Self::can_pop).
+    pub fn try_pop_nowait(&self) -> Result<T, PopError> {
+        self.pop(false)
+    }
+
+    fn pop(&self, wait: bool) -> Result<T, PopError> {
         let mut backoff = Backoff::new();
         // Relaxed: a stale word only fails the compare-exchange below, which reloads it.
         let mut head = self.head.load(Ordering::Relaxed);
@@ -249,7 +294,11 @@ impl<T> Array<T> {
                     return Err(if closed { PopError::Closed } else { PopError::Empty });
                 }
                 // A push claimed the slot and is writing it: its value is accepted, so wait
-                // for it rather than report `Empty`.
+                // for it rather than report `Empty` (or, not waiting, report `Empty`: that
+                // push has not returned yet).
+                if !wait && backoff.is_completed() {
+                    return Err(PopError::Empty);
+                }
                 backoff.spin();
                 head = self.head.load(Ordering::Relaxed);
             } else {
@@ -315,6 +364,35 @@ impl<T> Array<T> {
         head.wrapping_add(self.one_lap) == tail
     }
 
+    /// Whether a pop would get a value, or `Closed`, without waiting for another thread: the
+    /// head slot holds a written value, or the ring is closed and drained (`head` is stale:
+    /// true too, a retry is cheap). False while empty, and while the push of the head slot
+    /// is still writing: that push's channel-level notification comes after its write.
+    pub fn can_pop(&self) -> bool {
+        let head = self.head.load(Ordering::SeqCst);
+        let stamp = self.slots[self.index(head)].stamp.load(Ordering::SeqCst);
+        if stamp != head {
+            return true; // a written value (`head + 1`), or `head` moved on meanwhile
+        }
+        let tail = self.tail.load(Ordering::SeqCst);
+        tail & self.closed_bit != 0 && tail & !self.closed_bit == head
+    }
+
+    /// Whether a push would succeed, or get `Closed`, without waiting for another thread:
+    /// the tail slot is free, or the ring is closed (`tail` is stale: true too). False while
+    /// full, including while the pop that frees the slot is still reading it.
+    pub fn can_push(&self) -> bool {
+        let tail = self.tail.load(Ordering::SeqCst);
+        if tail & self.closed_bit != 0 {
+            return true;
+        }
+        let stamp = self.slots[self.index(tail)].stamp.load(Ordering::SeqCst);
+        let previous_lap = stamp.wrapping_add(self.one_lap);
+        // Full: last lap's value is still there (`tail + 1`), or last lap's push has not
+        // written it yet (`tail`).
+        stamp == tail || (previous_lap != tail.wrapping_add(1) && previous_lap != tail)
+    }
+
     /// The slot index of a position.
     fn index(&self, pos: usize) -> usize {
         pos & (self.closed_bit - 1)
@@ -365,6 +443,12 @@ impl Backoff {
 
     fn new() -> Self {
         Backoff { step: 0 }
+    }
+
+    /// True once waiting longer is better left to the caller (at once under loom, where a
+    /// spin is only more interleavings to explore).
+    fn is_completed(&self) -> bool {
+        cfg!(loom) || self.step >= Self::LIMIT
     }
 
     fn spin(&mut self) {

@@ -29,6 +29,24 @@ use crate::primitive::Instant;
 pub(crate) trait Buffer<T> {
     fn try_push(&self, value: T) -> Result<(), PushError<T>>;
     fn try_pop(&self) -> Result<T, PopError>;
+    /// `try_push` for a caller that parks when it fails: it need not wait for another
+    /// thread's half-finished operation (see `can_push`).
+    fn try_push_nowait(&self, value: T) -> Result<(), PushError<T>> {
+        self.try_push(value)
+    }
+    /// `try_pop` for a caller that parks when it fails (see `can_pop`).
+    fn try_pop_nowait(&self) -> Result<T, PopError> {
+        self.try_pop()
+    }
+    /// A pop would not block (a value, or closed and drained); read after the caller's
+    /// registration and fence.
+    fn can_pop(&self) -> bool {
+        !self.is_empty() || self.is_closed()
+    }
+    /// A push would not block (room, or closed).
+    fn can_push(&self) -> bool {
+        !self.is_full() || self.is_closed()
+    }
     fn close(&self) -> bool;
     fn is_closed(&self) -> bool;
     fn is_empty(&self) -> bool;
@@ -42,6 +60,18 @@ impl<T> Buffer<T> for Array<T> {
     }
     fn try_pop(&self) -> Result<T, PopError> {
         Array::try_pop(self)
+    }
+    fn try_push_nowait(&self, value: T) -> Result<(), PushError<T>> {
+        Array::try_push_nowait(self, value)
+    }
+    fn try_pop_nowait(&self) -> Result<T, PopError> {
+        Array::try_pop_nowait(self)
+    }
+    fn can_pop(&self) -> bool {
+        Array::can_pop(self)
+    }
+    fn can_push(&self) -> bool {
+        Array::can_push(self)
     }
     fn close(&self) -> bool {
         Array::close(self)
@@ -177,11 +207,29 @@ impl<B> Buffered<B> {
         true
     }
 
+    /// The public `try_send`: waits out another thread's half-finished receive of the slot
+    /// it needs, so that `Full` means full.
     pub(crate) fn try_send<T>(&self, value: T) -> Result<(), TrySendError<T>>
     where
         B: Buffer<T>,
     {
-        match self.buf.try_push(value) {
+        self.send_now(value, true)
+    }
+
+    /// `try_send` for the waiting paths, which park when it fails (see `Buffer::can_push`).
+    pub(crate) fn try_send_nowait<T>(&self, value: T) -> Result<(), TrySendError<T>>
+    where
+        B: Buffer<T>,
+    {
+        self.send_now(value, false)
+    }
+
+    fn send_now<T>(&self, value: T, wait: bool) -> Result<(), TrySendError<T>>
+    where
+        B: Buffer<T>,
+    {
+        let pushed = if wait { self.buf.try_push(value) } else { self.buf.try_push_nowait(value) };
+        match pushed {
             Ok(()) => {
                 self.receivers.notify_one();
                 Ok(())
@@ -191,11 +239,29 @@ impl<B> Buffered<B> {
         }
     }
 
+    /// The public `try_recv`: waits out another thread's half-finished send of the head
+    /// slot, so that `Empty` means empty.
     pub(crate) fn try_recv<T>(&self) -> Result<T, TryRecvError>
     where
         B: Buffer<T>,
     {
-        match self.buf.try_pop() {
+        self.recv_now(true)
+    }
+
+    /// `try_recv` for the waiting paths, which park when it fails (see `Buffer::can_pop`).
+    pub(crate) fn try_recv_nowait<T>(&self) -> Result<T, TryRecvError>
+    where
+        B: Buffer<T>,
+    {
+        self.recv_now(false)
+    }
+
+    fn recv_now<T>(&self, wait: bool) -> Result<T, TryRecvError>
+    where
+        B: Buffer<T>,
+    {
+        let popped = if wait { self.buf.try_pop() } else { self.buf.try_pop_nowait() };
+        match popped {
             Ok(value) => {
                 if self.buf.capacity().is_some() {
                     self.senders.notify_one();
@@ -207,12 +273,12 @@ impl<B> Buffered<B> {
         }
     }
 
-    /// A receive would not block: a value is buffered or the buffer is closed.
+    /// A receive would not block: a value is there or the buffer is closed and drained.
     fn recv_ready<T>(&self) -> bool
     where
         B: Buffer<T>,
     {
-        !self.buf.is_empty() || self.buf.is_closed()
+        self.buf.can_pop()
     }
 
     /// A send would not block: there is room or the buffer is closed.
@@ -220,7 +286,7 @@ impl<B> Buffered<B> {
     where
         B: Buffer<T>,
     {
-        !self.buf.is_full() || self.buf.is_closed()
+        self.buf.can_push()
     }
 
     /// Registers `waiter` as a receiver; true if a receive would not block after all (the
@@ -273,7 +339,7 @@ impl<B> Buffered<B> {
     {
         let mut value = value;
         loop {
-            match self.try_send(value) {
+            match self.try_send_nowait(value) {
                 Ok(()) => return Ok(()),
                 Err(TrySendError::Closed(v)) => return Err(SendTimeoutError::Closed(v)),
                 Err(TrySendError::Full(v)) => value = v,
@@ -286,14 +352,14 @@ impl<B> Buffered<B> {
             if waiter.wait_deadline(deadline).is_none() && self.senders.cancel(&waiter).is_none() {
                 // Timed out and nobody woke us: nothing to pass on. One last try, since the
                 // room may have come at the deadline.
-                return self.try_send(value).map_err(|err| match err {
+                return self.try_send_nowait(value).map_err(|err| match err {
                     TrySendError::Full(v) => SendTimeoutError::Timeout(v),
                     TrySendError::Closed(v) => SendTimeoutError::Closed(v),
                 });
             }
             // Woken (maybe at the deadline): retry, which uses up the wake-up.
             if deadline.is_some_and(|d| Instant::now() >= d) {
-                return self.try_send(value).map_err(|err| match err {
+                return self.try_send_nowait(value).map_err(|err| match err {
                     TrySendError::Full(v) => SendTimeoutError::Timeout(v),
                     TrySendError::Closed(v) => SendTimeoutError::Closed(v),
                 });
@@ -307,13 +373,13 @@ impl<B> Buffered<B> {
         B: Buffer<T>,
     {
         let last_try = |this: &Self| {
-            this.try_recv().map_err(|err| match err {
+            this.try_recv_nowait().map_err(|err| match err {
                 TryRecvError::Empty => RecvTimeoutError::Timeout,
                 TryRecvError::Closed => RecvTimeoutError::Closed,
             })
         };
         loop {
-            match self.try_recv() {
+            match self.try_recv_nowait() {
                 Ok(value) => return Ok(value),
                 Err(TryRecvError::Closed) => return Err(RecvTimeoutError::Closed),
                 Err(TryRecvError::Empty) => {}
@@ -349,7 +415,7 @@ impl<B> Buffered<B> {
         }
         loop {
             let Some(v) = value.take() else { panic!("gosync: SendFuture polled after completion") };
-            match self.try_send(v) {
+            match self.try_send_nowait(v) {
                 Ok(()) => return Poll::Ready(Ok(())),
                 Err(TrySendError::Closed(v)) => return Poll::Ready(Err(SendError(v))),
                 Err(TrySendError::Full(v)) => *value = Some(v),
@@ -378,7 +444,7 @@ impl<B> Buffered<B> {
             return Poll::Pending;
         }
         loop {
-            match self.try_recv() {
+            match self.try_recv_nowait() {
                 Ok(value) => return Poll::Ready(Ok(value)),
                 Err(TryRecvError::Closed) => return Poll::Ready(Err(RecvError)),
                 Err(TryRecvError::Empty) => {}

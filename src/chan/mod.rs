@@ -176,6 +176,17 @@ impl<T> Chan<T> {
     fn try_recv(&self) -> Result<T, TryRecvError> {
         flavor!(self, b => b.try_recv(), z => z.try_recv())
     }
+
+    /// `try_send` for callers that park when it fails (select): it does not wait out
+    /// another thread's half-finished receive.
+    fn try_send_nowait(&self, value: T) -> Result<(), TrySendError<T>> {
+        flavor!(self, b => b.try_send_nowait(value), z => z.try_send(value))
+    }
+
+    /// `try_recv` for callers that park when it fails (select).
+    fn try_recv_nowait(&self) -> Result<T, TryRecvError> {
+        flavor!(self, b => b.try_recv_nowait(), z => z.try_recv())
+    }
 }
 
 fn buffered_is_closed<T, B: buffered::Buffer<T>>(b: &Buffered<B>) -> bool {
@@ -384,7 +395,9 @@ impl<T> Sender<T> {
         self.chan.is_closed()
     }
 
-    /// Values buffered now, as Go's `len(ch)`.
+    /// Values buffered now, as Go's `len(ch)`. A rendezvous channel buffers nothing, with
+    /// one exception: a value handed to a receive future that was then dropped goes back
+    /// into the channel (see [`Receiver::recv_async`]) and counts here until received.
     ///
     /// ```
     /// let (tx, _rx) = gosync::chan::bounded(3);
@@ -427,6 +440,11 @@ impl<T> Sender<T> {
 
     pub(crate) fn chan(&self) -> &Chan<T> {
         &self.chan
+    }
+
+    /// [`try_send`](Self::try_send) for a select, which parks when no case is ready.
+    pub(crate) fn try_send_nowait(&self, value: T) -> Result<(), TrySendError<T>> {
+        self.chan.try_send_nowait(value)
     }
 }
 
@@ -477,6 +495,12 @@ impl<T> Receiver<T> {
     pub fn try_recv(&self) -> Result<T, TryRecvError> {
         self.settle_stream();
         self.chan.try_recv()
+    }
+
+    /// [`try_recv`](Self::try_recv) for a select, which parks when no case is ready.
+    pub(crate) fn try_recv_nowait(&self) -> Result<T, TryRecvError> {
+        self.settle_stream();
+        self.chan.try_recv_nowait()
     }
 
     /// [`recv`](Self::recv), giving up after `timeout`.
@@ -568,7 +592,8 @@ impl<T> Receiver<T> {
         self.chan.is_closed()
     }
 
-    /// Values buffered now, as Go's `len(ch)`.
+    /// Values buffered now, as Go's `len(ch)` (see [`Sender::len`] for the one way a
+    /// rendezvous channel holds a value).
     ///
     /// ```
     /// let (tx, rx) = gosync::chan::unbounded();

@@ -92,7 +92,7 @@ impl<T> Case for RecvCase<'_, T> {
         if self.outcome.is_some() {
             return true;
         }
-        self.outcome = match self.rx.try_recv() {
+        self.outcome = match self.rx.try_recv_nowait() {
             Ok(value) => Some(Ok(value)),
             Err(TryRecvError::Closed) => Some(Err(RecvError)),
             Err(TryRecvError::Empty) => None,
@@ -206,7 +206,7 @@ impl<T> Case for SendCase<'_, T> {
         }
         // A case whose value was sent by an earlier select is spent.
         let Some(value) = self.value.take() else { return false };
-        match self.tx.try_send(value) {
+        match self.tx.try_send_nowait(value) {
             Ok(()) => self.outcome = Some(Ok(())),
             Err(TrySendError::Closed(value)) => self.outcome = Some(Err(SendError(value))),
             Err(TrySendError::Full(value)) => self.value = Some(value),
@@ -215,6 +215,11 @@ impl<T> Case for SendCase<'_, T> {
     }
 
     fn register(&mut self, ctx: &Ctx<'_>, index: usize) -> bool {
+        // A case whose value an earlier select sent is spent: never ready, never registered
+        // (reporting a buffered channel's room as "ready" would make the select spin).
+        if self.value.is_none() {
+            return false;
+        }
         let token = Token::case(index);
         match self.tx.chan().flavor() {
             Flavor::Array(b) => {
