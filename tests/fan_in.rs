@@ -533,3 +533,15 @@ fn ordered_pool_panic_stops_the_pool_while_the_input_is_idle() {
     assert!(pool.join().is_err());
     drop(tx);
 }
+
+/// The consumer drops the pool's output while the input stays open and idle: the pool's
+/// threads shut down at once instead of waiting for an item nobody wants (found in review).
+#[test]
+fn ordered_pool_stops_when_the_consumer_goes_away() {
+    let _watchdog = Watchdog::new("ordered_pool_stops_when_the_consumer_goes_away", WATCHDOG_LIMIT);
+    let (_input_tx, input_rx) = chan::bounded::<u32>(1);
+    let (out, pool) = ordered_pool_with_handle(input_rx, 2, |x| x);
+    drop(out);
+    // A hang here (the threads waiting on the idle input) trips the watchdog.
+    pool.join().unwrap();
+}

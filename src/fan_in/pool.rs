@@ -116,10 +116,16 @@ where
     let f = Arc::new(f);
     let panic = Arc::new(Lock::new(None));
     let (jobs_tx, jobs_rx) = chan::bounded::<(u64, T)>(workers);
-    let (out_tx, out_rx) = chan::bounded::<U>(workers);
-    // Closed when the pool must stop early (the collector is gone, or `f` panicked): the
-    // dispatcher waits on it beside `input`.
+    // Closed when the pool must stop early (the consumer or the collector is gone, or `f`
+    // panicked): the dispatcher waits on it beside `input`.
     let (stop_tx, stop_rx) = chan::bounded::<()>(0);
+    // When the consumer drops the last output receiver, stop at once: an idle, open input
+    // would otherwise keep every thread waiting for an item that nobody wants.
+    let stop_on_drop = stop_tx.clone();
+    let hook = alloc::boxed::Box::new(move || {
+        stop_on_drop.close();
+    });
+    let (out_tx, out_rx) = chan::bounded_with_hook::<U>(workers, hook);
 
     let mut threads = Vec::with_capacity(workers + 2);
     let mut finished = Vec::with_capacity(workers);
