@@ -287,7 +287,7 @@ where
 {
     let receivers: Vec<Receiver<T>> = receivers.into_iter().collect();
     let inputs = receivers.iter().map(|_| Input::Open).collect();
-    OrderedFanIn { receivers, inputs, seq, next_seq: first_seq, held: 0, start: 0 }
+    OrderedFanIn { receivers, inputs, seq, next_seq: first_seq, exhausted: false, held: 0, start: 0 }
 }
 
 /// The merged stream of [`fan_in_ordered`]: yields `Ok(item)` in sequence order, or an
@@ -314,6 +314,8 @@ pub struct OrderedFanIn<T, F> {
     seq: F,
     /// The number of the next item to yield.
     next_seq: u64,
+    /// Set once `u64::MAX` was yielded: no number comes after it, so every later item is stale.
+    exhausted: bool,
     /// How many inputs hold an item.
     held: usize,
     /// Where the next look for a ready input starts: just after the last one read.
@@ -528,7 +530,10 @@ impl<T, F: Fn(&T) -> u64> OrderedFanIn<T, F> {
     /// Decides from the held items alone: yield the next one, report a gap, end, or read.
     fn step(&mut self) -> Step<T> {
         if let Some(item) = self.take_held(self.next_seq) {
-            self.next_seq = self.next_seq.saturating_add(1);
+            match self.next_seq.checked_add(1) {
+                Some(next) => self.next_seq = next,
+                None => self.exhausted = true,
+            }
             return Step::Yield(Ok(item));
         }
         if self.inputs.iter().any(Input::is_open) {
@@ -553,7 +558,7 @@ impl<T, F: Fn(&T) -> u64> OrderedFanIn<T, F> {
             return None;
         };
         let seq = (self.seq)(&item);
-        if seq < self.next_seq {
+        if seq < self.next_seq || self.exhausted {
             return Some(OrderError::Stale { seq, expected: self.next_seq, item });
         }
         if self.inputs.iter().any(|input| input.holds(seq)) {

@@ -217,6 +217,22 @@ fn ordered_fan_in_reports_stale_items() {
     );
 }
 
+/// After `u64::MAX`, the last number, every item is stale: a repeat of it is not yielded
+/// again as if it were new (found in review: the next number saturated at `u64::MAX`).
+#[test]
+fn ordered_fan_in_repeat_of_the_last_number_is_stale() {
+    let _dog = Watchdog::new("ordered_fan_in_repeat_of_the_last_number_is_stale", WATCHDOG_LIMIT);
+    let (tx, rx) = chan::unbounded();
+    tx.send(u64::MAX).unwrap();
+    tx.send(u64::MAX).unwrap();
+    drop(tx);
+    let got: Vec<_> = fan_in_ordered([rx], u64::MAX, |k| *k).collect();
+    assert_eq!(
+        got,
+        [Ok(u64::MAX), Err(OrderError::Stale { seq: u64::MAX, expected: u64::MAX, item: u64::MAX })]
+    );
+}
+
 #[test]
 fn ordered_fan_in_reports_duplicates_and_keeps_the_held_copy() {
     let _dog = Watchdog::new("ordered_fan_in_reports_duplicates", WATCHDOG_LIMIT);
